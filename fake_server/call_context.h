@@ -1,0 +1,76 @@
+#ifndef WORKFLOWS_FAKE_SERVER_CALL_CONTEXT_H_
+#define WORKFLOWS_FAKE_SERVER_CALL_CONTEXT_H_
+
+#include <map>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/clock.h"
+
+namespace workflows {
+namespace fake {
+
+// CallContext is what a Backend (in-memory, gMock or your own) sees of one
+// RPC: who called, with which metadata and deadline, and how to answer with
+// metadata or wait for the call to end. The server's service adapters
+// implement it on top of grpc::ServerContext; tests may implement it directly
+// to call a Backend without a server.
+//
+//   grpc::Status GetJob(CallContext* call, const GetJobRequest& request,
+//                       Job* response) override {
+//     call->AddTrailingMetadata("retry-after", "1");
+//     ...
+//   }
+class CallContext {
+ public:
+  virtual ~CallContext() = default;
+
+  // Full method path, e.g. "/descarteslabs.workflows.JobAPI/GetJob".
+  virtual absl::string_view method() const = 0;
+
+  // Request metadata as sent by the client (lower-case keys).
+  virtual const std::multimap<std::string, std::string>& request_metadata()
+      const = 0;
+
+  // The client's deadline in real time; absl::InfiniteFuture() if none.
+  virtual absl::Time deadline() const = 0;
+
+  // The client's address as gRPC reports it, e.g. "ipv4:127.0.0.1:5000".
+  virtual std::string peer() const = 0;
+
+  // True once the call can no longer be answered: the client cancelled, its
+  // deadline passed, or the server is shutting down.
+  virtual bool IsDone() const = 0;
+
+  // Blocks until IsDone() or until `timeout` of real time elapses, whichever
+  // comes first. Returns IsDone(). Backends that wait for state changes use
+  // this (or poll IsDone()) so that shutdown is never blocked by a hung call.
+  virtual bool WaitUntilDone(absl::Duration timeout) = 0;
+
+  // Adds response metadata. Initial metadata must be added before the first
+  // response message is written.
+  virtual void AddInitialMetadata(const std::string& key,
+                                  const std::string& value) = 0;
+  virtual void AddTrailingMetadata(const std::string& key,
+                                   const std::string& value) = 0;
+
+  // The server's clock (simulated in tests).
+  virtual Clock& clock() = 0;
+};
+
+// ServerStream is the sending half of a server-streaming RPC.
+template <typename Message>
+class ServerStream {
+ public:
+  virtual ~ServerStream() = default;
+
+  // Sends one message. Returns false when the stream is broken (client gone,
+  // deadline passed, server shutting down); the backend should then return.
+  virtual bool Write(const Message& message) = 0;
+};
+
+}  // namespace fake
+}  // namespace workflows
+
+#endif  // WORKFLOWS_FAKE_SERVER_CALL_CONTEXT_H_
