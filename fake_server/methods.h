@@ -30,7 +30,12 @@ const std::vector<MethodInfo>& AllMethods();
 // Looks a method up by bare or full name ("GetJob", "JobAPI/GetJob",
 // "/descarteslabs.workflows.JobAPI/GetJob"). An unknown name is
 // INVALID_ARGUMENT whose message lists the valid bare names.
+// Names are case-sensitive; a near miss ("getjob", "GetJbo") adds a
+// "did you mean" to the error.
 absl::StatusOr<const MethodInfo*> FindMethod(absl::string_view name);
+
+// True for grpc.health.v1.Health methods, which the auth policy exempts.
+bool IsHealthMethod(const MethodInfo& method);
 
 }  // namespace fake
 }  // namespace workflows
