@@ -1,0 +1,254 @@
+#include "fake_server/journal.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace workflows {
+namespace fake {
+namespace {
+
+// Metadata the transport adds on its own; its values vary with versions and
+// ports, so deterministic dumps leave it out.
+bool IsTransportMetadata(absl::string_view key) {
+  return absl::StartsWith(key, ":") || absl::StartsWith(key, "grpc-") ||
+         key == "user-agent";
+}
+
+}  // namespace
+
+std::string StatusCodeName(grpc::StatusCode code) {
+  switch (code) {
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return absl::StrCat("CODE_", static_cast<int>(code));
+  }
+}
+
+Journal::Journal(JournalOptions options)
+    : max_calls_(options.max_calls), enabled_(options.enabled) {}
+
+bool Journal::MethodMatches(absl::string_view full_method,
+                            absl::string_view query) {
+  if (query.empty()) return false;
+  if (full_method == query) return true;
+  if (!absl::EndsWith(full_method, query)) return false;
+  // The character before the match must separate names, so that "Job" does
+  // not match ".../GetJob" but "JobAPI/GetJob" matches
+  // "/descarteslabs.workflows.JobAPI/GetJob".
+  char before = full_method[full_method.size() - query.size() - 1];
+  return before == '/' || (before == '.' && absl::StrContains(query, '/'));
+}
+
+Journal::ActiveCall Journal::Begin(absl::string_view method,
+                                   absl::Time start_time) {
+  ActiveCall call;
+  uint64_t sequence;
+  {
+    absl::MutexLock lock(&mu_);
+    call.recording_ = enabled_;
+    sequence = next_sequence_++;
+    in_flight_.emplace_hint(in_flight_.end(), sequence, std::string(method));
+  }
+  call.record_.set_sequence(sequence);
+  call.record_.set_method(std::string(method));
+  if (call.recording_) {
+    *call.record_.mutable_start_time() =
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+            absl::ToUnixNanos(start_time));
+  }
+  return call;
+}
+
+void Journal::End(ActiveCall& call, const grpc::Status& status) {
+  if (call.ended_) return;
+  call.ended_ = true;
+  if (call.recording_) {
+    call.record_.set_status_code(StatusCodeName(status.error_code()));
+    call.record_.set_status_code_number(static_cast<int>(status.error_code()));
+    call.record_.set_status_message(status.error_message());
+  }
+  absl::MutexLock lock(&mu_);
+  auto it = in_flight_.find(call.record_.sequence());
+  if (it != in_flight_.end()) {
+    auto count = ended_counts_.find(it->second);
+    if (count == ended_counts_.end()) {
+      ended_counts_.emplace(std::move(it->second), 1);
+    } else {
+      ++count->second;
+    }
+    in_flight_.erase(it);
+  }
+  if (call.recording_ && enabled_) {
+    calls_.push_back(std::move(call.record_));
+    if (calls_.size() > max_calls_) {
+      calls_.pop_front();
+      ++dropped_;
+    }
+  }
+  call_ended_.SignalAll();
+}
+
+bool Journal::enabled() const {
+  absl::MutexLock lock(&mu_);
+  return enabled_;
+}
+
+void Journal::set_enabled(bool enabled) {
+  absl::MutexLock lock(&mu_);
+  enabled_ = enabled;
+}
+
+std::vector<RecordedCall> Journal::Calls() const {
+  absl::MutexLock lock(&mu_);
+  return std::vector<RecordedCall>(calls_.begin(), calls_.end());
+}
+
+std::vector<RecordedCall> Journal::Calls(absl::string_view method) const {
+  std::vector<RecordedCall> result;
+  absl::MutexLock lock(&mu_);
+  for (const RecordedCall& call : calls_) {
+    if (MethodMatches(call.method(), method)) result.push_back(call);
+  }
+  return result;
+}
+
+std::vector<Journal::InFlightCall> Journal::InFlight() const {
+  std::vector<InFlightCall> result;
+  absl::MutexLock lock(&mu_);
+  result.reserve(in_flight_.size());
+  for (const auto& [sequence, method] : in_flight_) {
+    result.push_back(InFlightCall{sequence, method});
+  }
+  return result;
+}
+
+int64_t Journal::CountLocked(absl::string_view method) const {
+  int64_t n = 0;
+  for (const auto& [full, count] : ended_counts_) {
+    if (MethodMatches(full, method)) n += count;
+  }
+  return n;
+}
+
+int64_t Journal::CountCalls(absl::string_view method) const {
+  absl::MutexLock lock(&mu_);
+  return CountLocked(method);
+}
+
+std::string Journal::DescribeSeenLocked() const {
+  std::vector<std::string> seen;
+  for (const auto& [full, count] : ended_counts_) {
+    seen.push_back(absl::StrCat(full, " x", count));
+  }
+  std::map<std::string, int> in_flight;
+  for (const auto& entry : in_flight_) ++in_flight[entry.second];
+  std::vector<std::string> running;
+  for (const auto& [full, count] : in_flight) {
+    running.push_back(absl::StrCat(full, " x", count));
+  }
+  return absl::StrCat(
+      "calls ended: ", seen.empty() ? "none" : absl::StrJoin(seen, ", "),
+      "; in flight: ", running.empty() ? "none" : absl::StrJoin(running, ", "));
+}
+
+absl::Status Journal::WaitForCalls(absl::string_view method, int64_t n,
+                                   absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&mu_);
+  while (CountLocked(method) < n) {
+    if (call_ended_.WaitWithDeadline(&mu_, deadline) &&
+        CountLocked(method) < n) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "waited ", absl::FormatDuration(timeout), " for ", n, " call",
+          n == 1 ? "" : "s", " to ", method, " to end, saw ",
+          CountLocked(method), "; ", DescribeSeenLocked()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void Journal::Clear() {
+  absl::MutexLock lock(&mu_);
+  calls_.clear();
+  dropped_ = 0;
+  ended_counts_.clear();
+}
+
+uint64_t Journal::dropped_calls() const {
+  absl::MutexLock lock(&mu_);
+  return dropped_;
+}
+
+JournalDump Journal::Dump(const DumpOptions& options) const {
+  JournalDump dump;
+  {
+    absl::MutexLock lock(&mu_);
+    dump.mutable_calls()->Reserve(static_cast<int>(calls_.size()));
+    for (const RecordedCall& call : calls_) *dump.add_calls() = call;
+    dump.set_dropped_calls(dropped_);
+  }
+  if (options.deterministic) {
+    for (RecordedCall& call : *dump.mutable_calls()) {
+      call.clear_start_time();
+      call.clear_peer();
+      call.clear_deadline_remaining();
+      auto* metadata = call.mutable_request_metadata();
+      for (int i = metadata->size() - 1; i >= 0; --i) {
+        if (IsTransportMetadata(metadata->Get(i).key())) {
+          metadata->DeleteSubrange(i, 1);
+        }
+      }
+    }
+  }
+  return dump;
+}
+
+std::string Journal::ToTextProto(const DumpOptions& options) const {
+  std::string text;
+  google::protobuf::TextFormat::Printer printer;
+  // Expanded Any payloads make golden files readable and reviewable.
+  printer.SetExpandAny(true);
+  printer.PrintToString(Dump(options), &text);
+  return text;
+}
+
+}  // namespace fake
+}  // namespace workflows

@@ -1,0 +1,152 @@
+#ifndef WORKFLOWS_FAKE_SERVER_JOURNAL_H_
+#define WORKFLOWS_FAKE_SERVER_JOURNAL_H_
+
+#include <grpcpp/support/status.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "fake_server/journal.pb.h"
+
+namespace workflows {
+namespace fake {
+
+struct JournalOptions {
+  // When false, no call is retained (Calls() stays empty) and requests and
+  // responses are never copied; InFlight() and WaitForCalls() still work.
+  bool enabled = true;
+  // At most this many ended calls are retained; older ones are dropped (and
+  // counted) so that long runs stay bounded in memory.
+  size_t max_calls = 100000;
+};
+
+// Journal records every RPC a fake server handles: method, request, metadata,
+// the client's deadline, peer and identity, the rule that decided it, the
+// final status and the responses. Tests read it to assert on what the client
+// sent, wait for calls to happen, and dump it as textproto for golden files.
+// Thread-safe; recording takes the lock only briefly at the start and end of
+// a call.
+//
+//   Journal& journal = server->journal();
+//   ASSERT_TRUE(journal.WaitForCalls("GetJob", 2, absl::Seconds(5)).ok());
+//   std::vector<RecordedCall> calls = journal.Calls("GetJob");
+//   EXPECT_EQ(calls[1].status_code(), "OK");
+//   std::string golden = journal.ToTextProto({.deterministic = true});
+//
+// Method names in queries are bare ("GetJob"), service-qualified
+// ("JobAPI/GetJob") or full ("/descarteslabs.workflows.JobAPI/GetJob").
+class Journal {
+ public:
+  // One call between Begin() and End(), owned by the server thread handling
+  // it; fill record() (when recording()) without any lock.
+  class ActiveCall {
+   public:
+    ActiveCall(ActiveCall&&) = default;
+    ActiveCall& operator=(ActiveCall&&) = default;
+
+    // False when the journal is disabled: skip copying payloads.
+    bool recording() const { return recording_; }
+    RecordedCall* record() { return &record_; }
+    uint64_t sequence() const { return record_.sequence(); }
+
+   private:
+    friend class Journal;
+    ActiveCall() = default;
+    bool recording_ = false;
+    bool ended_ = false;
+    RecordedCall record_;
+  };
+
+  // A call that has begun but not ended.
+  struct InFlightCall {
+    uint64_t sequence = 0;
+    std::string method;
+  };
+
+  struct DumpOptions {
+    // Omits what changes from run to run (start times, peers, deadlines,
+    // transport-generated metadata such as user-agent), for golden files.
+    bool deterministic = false;
+  };
+
+  explicit Journal(JournalOptions options = {});
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // Server side: records the arrival of a call to `method` (full path) and
+  // its end. `start_time` is the server clock's time.
+  ActiveCall Begin(absl::string_view method, absl::Time start_time);
+  void End(ActiveCall& call, const grpc::Status& status);
+
+  bool enabled() const;
+  void set_enabled(bool enabled);
+
+  // Ended calls, oldest first.
+  std::vector<RecordedCall> Calls() const;
+  std::vector<RecordedCall> Calls(absl::string_view method) const;
+
+  // Calls begun but not yet ended (e.g. hanging), oldest first. A test
+  // fixture's teardown can fail a test that leaves RPCs running.
+  std::vector<InFlightCall> InFlight() const;
+
+  // Number of calls to `method` that have ended since the last Clear(),
+  // including dropped ones.
+  int64_t CountCalls(absl::string_view method) const;
+
+  // Blocks until at least `n` calls to `method` have ended (counting since
+  // the last Clear()) or `timeout` of real time passes. On timeout returns
+  // DEADLINE_EXCEEDED saying how many calls to which methods were seen and
+  // which are still in flight.
+  absl::Status WaitForCalls(absl::string_view method, int64_t n,
+                            absl::Duration timeout) const;
+
+  // Forgets ended calls, counts and drops; in-flight calls stay in flight.
+  void Clear();
+
+  // Number of ended calls not retained because of `max_calls`.
+  uint64_t dropped_calls() const;
+
+  JournalDump Dump(const DumpOptions& options) const;
+  JournalDump Dump() const { return Dump(DumpOptions()); }
+  std::string ToTextProto(const DumpOptions& options) const;
+  std::string ToTextProto() const { return ToTextProto(DumpOptions()); }
+
+  // True if `query` names `full_method` (bare, "Service/Method" with or
+  // without package, or full path).
+  static bool MethodMatches(absl::string_view full_method,
+                            absl::string_view query);
+
+ private:
+  std::string DescribeSeenLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  int64_t CountLocked(absl::string_view method) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  const size_t max_calls_;
+  mutable absl::Mutex mu_;
+  mutable absl::CondVar call_ended_;
+  bool enabled_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
+  std::deque<RecordedCall> calls_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  // Ended calls per full method name, since the last Clear().
+  std::map<std::string, int64_t, std::less<>> ended_counts_
+      ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, std::string> in_flight_ ABSL_GUARDED_BY(mu_);
+};
+
+// "OK", "UNAVAILABLE", ... for a grpc::StatusCode.
+std::string StatusCodeName(grpc::StatusCode code);
+
+}  // namespace fake
+}  // namespace workflows
+
+#endif  // WORKFLOWS_FAKE_SERVER_JOURNAL_H_

@@ -1,0 +1,225 @@
+#include "fake_server/journal.h"
+
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/job.pb.h"
+
+namespace workflows {
+namespace fake {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::Field;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Property;
+
+constexpr char kGetJob[] = "/descarteslabs.workflows.JobAPI/GetJob";
+constexpr char kCreateJob[] = "/descarteslabs.workflows.JobAPI/CreateJob";
+constexpr char kCheck[] = "/grpc.health.v1.Health/Check";
+
+const absl::Time kStart = absl::FromUnixSeconds(1767225600);
+
+// Records one finished call to `method` with `status`.
+void RecordCall(Journal& journal, absl::string_view method,
+                const grpc::Status& status = grpc::Status::OK) {
+  Journal::ActiveCall call = journal.Begin(method, kStart);
+  journal.End(call, status);
+}
+
+TEST(JournalTest, MethodMatchesBareQualifiedAndFullNames) {
+  EXPECT_TRUE(Journal::MethodMatches(kGetJob, "GetJob"));
+  EXPECT_TRUE(Journal::MethodMatches(kGetJob, "JobAPI/GetJob"));
+  EXPECT_TRUE(
+      Journal::MethodMatches(kGetJob, "descarteslabs.workflows.JobAPI/GetJob"));
+  EXPECT_TRUE(Journal::MethodMatches(kGetJob, kGetJob));
+  EXPECT_FALSE(Journal::MethodMatches(kGetJob, "Job"));
+  EXPECT_FALSE(Journal::MethodMatches(kGetJob, "PI/GetJob"));
+  EXPECT_FALSE(Journal::MethodMatches(kGetJob, "workflows.JobAPI"));
+  EXPECT_FALSE(Journal::MethodMatches(kGetJob, ""));
+}
+
+TEST(JournalTest, RecordsWhatTheServerFillsIn) {
+  Journal journal;
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
+  ASSERT_TRUE(call.recording());
+  descarteslabs::workflows::GetJobRequest request;
+  request.set_id("job-1");
+  call.record()->add_requests()->PackFrom(request);
+  RecordedMetadata* entry = call.record()->add_request_metadata();
+  entry->set_key("x-request-id");
+  entry->set_value("abc");
+  call.record()->set_rule("flaky");
+  journal.End(call, grpc::Status(grpc::StatusCode::UNAVAILABLE, "down"));
+
+  std::vector<RecordedCall> calls = journal.Calls("GetJob");
+  ASSERT_EQ(calls.size(), 1);
+  EXPECT_EQ(calls[0].method(), kGetJob);
+  EXPECT_EQ(calls[0].sequence(), 1);
+  EXPECT_EQ(calls[0].status_code(), "UNAVAILABLE");
+  EXPECT_EQ(calls[0].status_code_number(), 14);
+  EXPECT_EQ(calls[0].status_message(), "down");
+  EXPECT_EQ(calls[0].rule(), "flaky");
+  EXPECT_EQ(calls[0].start_time().seconds(), absl::ToUnixSeconds(kStart));
+  descarteslabs::workflows::GetJobRequest recorded;
+  ASSERT_TRUE(calls[0].requests(0).UnpackTo(&recorded));
+  EXPECT_EQ(recorded.id(), "job-1");
+  EXPECT_THAT(journal.Calls("CreateJob"), IsEmpty());
+}
+
+TEST(JournalTest, EndTwiceRecordsOnce) {
+  Journal journal;
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
+  journal.End(call, grpc::Status::OK);
+  journal.End(call, grpc::Status::OK);
+  EXPECT_EQ(journal.Calls().size(), 1);
+  EXPECT_EQ(journal.CountCalls("GetJob"), 1);
+}
+
+TEST(JournalTest, InFlightListsCallsBegunButNotEnded) {
+  Journal journal;
+  Journal::ActiveCall hanging = journal.Begin(kGetJob, kStart);
+  Journal::ActiveCall done = journal.Begin(kCreateJob, kStart);
+  journal.End(done, grpc::Status::OK);
+  EXPECT_THAT(journal.InFlight(),
+              ElementsAre(Field(&Journal::InFlightCall::method, kGetJob)));
+  journal.End(hanging, grpc::Status::CANCELLED);
+  EXPECT_THAT(journal.InFlight(), IsEmpty());
+}
+
+TEST(JournalTest, DisabledJournalCountsButRetainsNothing) {
+  Journal journal(JournalOptions{.enabled = false});
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
+  EXPECT_FALSE(call.recording());
+  EXPECT_THAT(journal.InFlight(), testing::SizeIs(1));
+  journal.End(call, grpc::Status::OK);
+  EXPECT_THAT(journal.Calls(), IsEmpty());
+  EXPECT_EQ(journal.CountCalls("GetJob"), 1);
+  EXPECT_TRUE(journal.WaitForCalls("GetJob", 1, absl::ZeroDuration()).ok());
+}
+
+TEST(JournalTest, CapDropsOldestAndCountsThem) {
+  Journal journal(JournalOptions{.max_calls = 3});
+  for (int i = 0; i < 5; ++i) RecordCall(journal, kGetJob);
+  std::vector<RecordedCall> calls = journal.Calls();
+  ASSERT_EQ(calls.size(), 3);
+  EXPECT_EQ(calls[0].sequence(), 3);
+  EXPECT_EQ(calls[2].sequence(), 5);
+  EXPECT_EQ(journal.dropped_calls(), 2);
+  EXPECT_EQ(journal.CountCalls("GetJob"), 5);
+  EXPECT_EQ(journal.Dump().dropped_calls(), 2);
+}
+
+TEST(JournalTest, ClearForgetsCallsAndCountsButKeepsInFlight) {
+  Journal journal;
+  RecordCall(journal, kGetJob);
+  Journal::ActiveCall hanging = journal.Begin(kCreateJob, kStart);
+  journal.Clear();
+  EXPECT_THAT(journal.Calls(), IsEmpty());
+  EXPECT_EQ(journal.CountCalls("GetJob"), 0);
+  EXPECT_THAT(journal.InFlight(), testing::SizeIs(1));
+  journal.End(hanging, grpc::Status::OK);
+  EXPECT_EQ(journal.CountCalls("CreateJob"), 1);
+}
+
+TEST(JournalTest, WaitForCallsReturnsWhenTheNthCallEnds) {
+  Journal journal;
+  RecordCall(journal, kGetJob);
+  absl::Notification started;
+  std::thread recorder([&] {
+    started.WaitForNotification();
+    RecordCall(journal, kCheck);
+    RecordCall(journal, kGetJob);
+  });
+  started.Notify();
+  const absl::Time before = absl::Now();
+  EXPECT_TRUE(journal.WaitForCalls("GetJob", 2, absl::Seconds(30)).ok());
+  EXPECT_LT(absl::Now() - before, absl::Seconds(10));
+  recorder.join();
+  EXPECT_EQ(journal.CountCalls("JobAPI/GetJob"), 2);
+}
+
+TEST(JournalTest, WaitForCallsTimeoutSaysWhatWasSeen) {
+  Journal journal;
+  RecordCall(journal, kGetJob);
+  RecordCall(journal, kCreateJob);
+  RecordCall(journal, kCreateJob);
+  Journal::ActiveCall hanging = journal.Begin(kCheck, kStart);
+  absl::Status status =
+      journal.WaitForCalls("GetJob", 3, absl::Milliseconds(20));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(status.message(), HasSubstr("3 calls to GetJob"));
+  EXPECT_THAT(status.message(), HasSubstr("saw 1"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("/descarteslabs.workflows.JobAPI/CreateJob x2"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("in flight: /grpc.health.v1.Health/Check x1"));
+  journal.End(hanging, grpc::Status::OK);
+}
+
+TEST(JournalTest, DeterministicTextProtoOmitsVolatileFields) {
+  Journal journal;
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
+  descarteslabs::workflows::GetJobRequest request;
+  request.set_id("job-1");
+  call.record()->add_requests()->PackFrom(request);
+  call.record()->set_peer("ipv4:127.0.0.1:41234");
+  call.record()->mutable_deadline_remaining()->set_seconds(5);
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"user-agent", "grpc-c++/1.51.1"},
+           {"grpc-accept-encoding", "gzip"},
+           {"x-wf-channel", "v0"}}) {
+    RecordedMetadata* entry = call.record()->add_request_metadata();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  journal.End(call, grpc::Status(grpc::StatusCode::NOT_FOUND, "no job"));
+
+  EXPECT_EQ(journal.ToTextProto({.deterministic = true}),
+            R"(calls {
+  sequence: 1
+  method: "/descarteslabs.workflows.JobAPI/GetJob"
+  requests {
+    [type.googleapis.com/descarteslabs.workflows.GetJobRequest] {
+      id: "job-1"
+    }
+  }
+  request_metadata {
+    key: "x-wf-channel"
+    value: "v0"
+  }
+  status_code: "NOT_FOUND"
+  status_code_number: 5
+  status_message: "no job"
+}
+)");
+  std::string full = journal.ToTextProto();
+  EXPECT_THAT(full, HasSubstr("peer: \"ipv4:127.0.0.1:41234\""));
+  EXPECT_THAT(full, HasSubstr("user-agent"));
+  EXPECT_THAT(full, HasSubstr("start_time"));
+}
+
+TEST(JournalTest, ConcurrentRecordingLosesNothing) {
+  Journal journal(JournalOptions{.max_calls = 1000});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&journal] {
+      for (int i = 0; i < 500; ++i) RecordCall(journal, kGetJob);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(journal.CountCalls("GetJob"), 4000);
+  EXPECT_EQ(journal.Calls().size(), 1000);
+  EXPECT_EQ(journal.dropped_calls(), 3000);
+  EXPECT_THAT(journal.InFlight(), IsEmpty());
+}
+
+}  // namespace
+}  // namespace fake
+}  // namespace workflows
