@@ -1,0 +1,319 @@
+#include "fake_server/behavior_runner.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "google/protobuf/any.pb.h"
+#include "google/protobuf/duration.pb.h"
+#include "proto/rpc_status.pb.h"
+
+namespace workflows {
+namespace fake {
+namespace {
+
+// Indexed by grpc::StatusCode value.
+constexpr const char* kCodeNames[] = {
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+};
+constexpr int kCodeCount = sizeof(kCodeNames) / sizeof(kCodeNames[0]);
+
+absl::Duration ToAbslDuration(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+// How a call that ended while we waited ends: the client sees
+// DEADLINE_EXCEEDED if its deadline passed, otherwise it cancelled (or the
+// server is shutting down).
+grpc::Status EndedWhileWaiting(CallContext* call, absl::string_view what) {
+  if (absl::Now() >= call->deadline()) {
+    return grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        absl::StrCat("deadline exceeded while the fake server ", what));
+  }
+  return grpc::Status(
+      grpc::StatusCode::CANCELLED,
+      absl::StrCat("call cancelled while the fake server ", what));
+}
+
+// Waits `delay` of real time. Returns a status when the call must end now:
+// the delay outlasts the deadline (answered at once: the client would see
+// the same after waiting) or the call ended during the wait.
+std::optional<grpc::Status> Wait(CallContext* call, absl::Duration delay,
+                                 absl::string_view what) {
+  if (delay <= absl::ZeroDuration()) return std::nullopt;
+  const absl::Time deadline = call->deadline();
+  if (deadline != absl::InfiniteFuture() && absl::Now() + delay >= deadline) {
+    return grpc::Status(
+        grpc::StatusCode::DEADLINE_EXCEEDED,
+        absl::StrCat("deadline exceeded: the fake server's scripted ", what,
+                     " of ", absl::FormatDuration(delay),
+                     " outlasts the client's deadline"));
+  }
+  if (call->WaitUntilDone(delay)) {
+    return EndedWhileWaiting(call, absl::StrCat("was in a scripted ", what));
+  }
+  return std::nullopt;
+}
+
+grpc::Status Hang(CallContext* call) {
+  while (!call->WaitUntilDone(absl::Hours(1))) {
+  }
+  return EndedWhileWaiting(call, "was hanging (scripted)");
+}
+
+grpc::Status ExpireDeadline(CallContext* call) {
+  const absl::Time deadline = call->deadline();
+  const std::string sent =
+      deadline == absl::InfiniteFuture()
+          ? "no deadline"
+          : absl::StrCat("a deadline ",
+                         absl::FormatDuration(deadline - absl::Now()),
+                         " from now");
+  return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                      absl::StrCat("deadline exceeded (scripted "
+                                   "expire_deadline; the client sent ",
+                                   sent, ")"));
+}
+
+// Unpacks `any` into `message`, insisting on the exact type.
+grpc::Status Unpack(const google::protobuf::Any& any,
+                    google::protobuf::Message* message) {
+  const std::string& expected = message->GetDescriptor()->full_name();
+  const absl::string_view url = any.type_url();
+  const absl::string_view actual = url.substr(url.rfind('/') + 1);
+  if (actual != expected) {
+    return grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("fake server script error: payload of type \"", actual,
+                     "\" where the method returns \"", expected, "\""));
+  }
+  if (!message->ParseFromString(any.value())) {
+    return grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("fake server script error: payload of type \"", expected,
+                     "\" does not parse"));
+  }
+  return grpc::Status::OK;
+}
+
+void AddMetadata(
+    const google::protobuf::RepeatedPtrField<MetadataEntry>& entries,
+    CallContext* call, bool initial) {
+  for (const MetadataEntry& entry : entries) {
+    if (initial) {
+      call->AddInitialMetadata(entry.key(), entry.value());
+    } else {
+      call->AddTrailingMetadata(entry.key(), entry.value());
+    }
+  }
+}
+
+grpc::Status ScriptError(absl::string_view message) {
+  return grpc::Status(grpc::StatusCode::INTERNAL,
+                      absl::StrCat("fake server script error: ", message));
+}
+
+// Sends a scripted stream's messages, then its status.
+grpc::Status RunScriptedStream(
+    const StreamScript& script, CallContext* call,
+    const google::protobuf::Message& response_prototype,
+    const std::function<bool(const google::protobuf::Message&)>& write) {
+  const absl::Duration per_message = ToAbslDuration(script.delay_per_message());
+  std::unique_ptr<google::protobuf::Message> message(response_prototype.New());
+  for (const google::protobuf::Any& any : script.messages()) {
+    if (auto ended = Wait(call, per_message, "delay_per_message")) {
+      return *ended;
+    }
+    message->Clear();
+    grpc::Status unpacked = Unpack(any, message.get());
+    if (!unpacked.ok()) return unpacked;
+    if (!write(*message)) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "stream broken while sending scripted messages");
+    }
+  }
+  return ToGrpcStatus(script.status());
+}
+
+// Passes a stream through to the backend, breaking it with the script's
+// status after `pass_through_messages` messages.
+grpc::Status RunBrokenPassThrough(
+    const StreamScript& script, CallContext* call,
+    const std::function<bool(const google::protobuf::Message&)>& write,
+    const std::function<grpc::Status(
+        const std::function<bool(const google::protobuf::Message&)>&)>&
+        pass_through) {
+  const absl::Duration per_message = ToAbslDuration(script.delay_per_message());
+  uint32_t sent = 0;
+  bool broken_by_script = false;
+  std::optional<grpc::Status> ended;
+  grpc::Status backend_status =
+      pass_through([&](const google::protobuf::Message& message) {
+        if (sent >= script.pass_through_messages()) {
+          broken_by_script = true;
+          return false;
+        }
+        ended = Wait(call, per_message, "delay_per_message");
+        if (ended.has_value()) return false;
+        if (!write(message)) return false;
+        if (++sent == script.pass_through_messages()) {
+          broken_by_script = true;
+          return false;
+        }
+        return true;
+      });
+  if (broken_by_script) return ToGrpcStatus(script.status());
+  if (ended.has_value()) return *ended;
+  // The backend ended (or the client went away) before the break point.
+  return backend_status;
+}
+
+}  // namespace
+
+absl::StatusOr<grpc::StatusCode> ParseStatusCode(absl::string_view code) {
+  if (code.empty()) return grpc::StatusCode::OK;
+  int number = 0;
+  if (absl::SimpleAtoi(code, &number)) {
+    if (number >= 0 && number < kCodeCount) {
+      return static_cast<grpc::StatusCode>(number);
+    }
+  } else {
+    const std::string upper = absl::AsciiStrToUpper(code);
+    for (int i = 0; i < kCodeCount; ++i) {
+      if (upper == kCodeNames[i]) return static_cast<grpc::StatusCode>(i);
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown status code \"", code, "\"; valid: ",
+      absl::StrJoin(std::begin(kCodeNames), std::end(kCodeNames), ", "),
+      " or a number 0-16"));
+}
+
+std::string StatusCodeName(grpc::StatusCode code) {
+  const int number = static_cast<int>(code);
+  if (number >= 0 && number < kCodeCount) return kCodeNames[number];
+  return absl::StrCat("CODE_", number);
+}
+
+grpc::Status ToGrpcStatus(const StatusSpec& spec) {
+  absl::StatusOr<grpc::StatusCode> code = ParseStatusCode(spec.code());
+  if (!code.ok()) {
+    return grpc::Status(
+        grpc::StatusCode::UNKNOWN,
+        absl::StrCat("fake server script error: ", code.status().message(),
+                     "; scripted message: ", spec.message()));
+  }
+  if (spec.details().empty()) return grpc::Status(*code, spec.message());
+  google::rpc::Status rich;
+  rich.set_code(static_cast<int>(*code));
+  rich.set_message(spec.message());
+  *rich.mutable_details() = spec.details();
+  return grpc::Status(*code, spec.message(), rich.SerializeAsString());
+}
+
+grpc::Status RunUnaryBehavior(
+    const Behavior& behavior, CallContext* call,
+    google::protobuf::Message* response,
+    const std::function<grpc::Status()>& pass_through) {
+  if (auto ended = Wait(call, ToAbslDuration(behavior.delay()), "delay")) {
+    return *ended;
+  }
+  AddMetadata(behavior.initial_metadata(), call, /*initial=*/true);
+  grpc::Status status;
+  switch (behavior.outcome_case()) {
+    case Behavior::kPassThrough:
+    case Behavior::OUTCOME_NOT_SET:
+      status = pass_through();
+      break;
+    case Behavior::kFail:
+      response->Clear();
+      status = ToGrpcStatus(behavior.fail());
+      break;
+    case Behavior::kHang:
+      status = Hang(call);
+      break;
+    case Behavior::kExpireDeadline:
+      status = ExpireDeadline(call);
+      break;
+    case Behavior::kReply:
+      response->Clear();
+      status = Unpack(behavior.reply(), response);
+      break;
+    case Behavior::kStream:
+      status = ScriptError(absl::StrCat("a `stream` behaviour on unary method ",
+                                        call->method()));
+      break;
+  }
+  AddMetadata(behavior.trailing_metadata(), call, /*initial=*/false);
+  return status;
+}
+
+grpc::Status RunStreamBehavior(
+    const Behavior& behavior, CallContext* call,
+    const google::protobuf::Message& response_prototype,
+    const std::function<bool(const google::protobuf::Message&)>& write,
+    const std::function<grpc::Status(
+        const std::function<bool(const google::protobuf::Message&)>&)>&
+        pass_through) {
+  if (auto ended = Wait(call, ToAbslDuration(behavior.delay()), "delay")) {
+    return *ended;
+  }
+  AddMetadata(behavior.initial_metadata(), call, /*initial=*/true);
+  grpc::Status status;
+  switch (behavior.outcome_case()) {
+    case Behavior::kPassThrough:
+    case Behavior::OUTCOME_NOT_SET:
+      status = pass_through(write);
+      break;
+    case Behavior::kFail:
+      status = ToGrpcStatus(behavior.fail());
+      break;
+    case Behavior::kHang:
+      status = Hang(call);
+      break;
+    case Behavior::kExpireDeadline:
+      status = ExpireDeadline(call);
+      break;
+    case Behavior::kReply:
+      status = ScriptError(
+          absl::StrCat("a `reply` behaviour on server-streaming method ",
+                       call->method(), "; use `stream`"));
+      break;
+    case Behavior::kStream:
+      status = behavior.stream().pass_through_messages() > 0
+                   ? RunBrokenPassThrough(behavior.stream(), call, write,
+                                          pass_through)
+                   : RunScriptedStream(behavior.stream(), call,
+                                       response_prototype, write);
+      break;
+  }
+  AddMetadata(behavior.trailing_metadata(), call, /*initial=*/false);
+  return status;
+}
+
+}  // namespace fake
+}  // namespace workflows
