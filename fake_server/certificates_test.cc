@@ -15,9 +15,11 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
@@ -220,6 +222,31 @@ TEST(CertificateAuthorityTest, SerialsAreUniqueAcrossCopies) {
                     .second);
   }
   EXPECT_EQ(copy.ca_pem(), ca->ca_pem());
+}
+
+TEST(CertificateAuthorityTest, ConcurrentIssueGivesDistinctSerials) {
+  absl::StatusOr<CertificateAuthority> ca = CertificateAuthority::Create();
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  absl::Mutex mutex;
+  std::set<std::string> serials;
+  int failures = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10; ++i) {
+        absl::StatusOr<CertificateAndKey> issued = ca->Issue({});
+        absl::MutexLock lock(&mutex);
+        if (!issued.ok()) {
+          ++failures;
+          continue;
+        }
+        serials.insert(Serial(ParseCertificate(issued->cert_pem).get()));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(serials.size(), 40u);
 }
 
 TEST(CertificateAuthorityTest, SelfSignedCertificateIsItsOwnIssuer) {

@@ -2,6 +2,7 @@
 #define WORKFLOWS_TESTING_TEST_CERTIFICATE_AUTHORITY_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
