@@ -1,0 +1,118 @@
+#include "fake_server/job_progression.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace workflows {
+namespace fake {
+namespace {
+
+using ::descarteslabs::workflows::ERROR_OOM;
+using ::descarteslabs::workflows::Job;
+using ::testing::ElementsAre;
+
+const absl::Time kStart = absl::FromUnixSeconds(1767225600);
+
+std::vector<Job::Stage> Stages(const JobTimeline& timeline) {
+  std::vector<Job::Stage> stages;
+  for (const Job::State& state : timeline.history()) {
+    stages.push_back(state.stage());
+  }
+  return stages;
+}
+
+TEST(JobTimelineTest, SucceedsOneStagePerDuration) {
+  JobTimeline timeline(JobProgression(), Job::QUEUED, kStart);
+  EXPECT_EQ(timeline.current().stage(), Job::QUEUED);
+  EXPECT_EQ(timeline.next_transition(), kStart + absl::Seconds(1));
+  timeline.AdvanceTo(kStart + absl::Milliseconds(999));
+  EXPECT_EQ(timeline.current().stage(), Job::QUEUED);
+  timeline.AdvanceTo(kStart + absl::Seconds(2));
+  EXPECT_EQ(timeline.current().stage(), Job::RUNNING);
+  timeline.AdvanceTo(kStart + absl::Hours(1));
+  EXPECT_THAT(Stages(timeline),
+              ElementsAre(Job::QUEUED, Job::PREPARING, Job::RUNNING,
+                          Job::SAVING, Job::SUCCEEDED));
+  EXPECT_TRUE(timeline.terminal());
+  EXPECT_EQ(timeline.next_transition(), absl::InfiniteFuture());
+  // Each state is stamped with the time it was reached, not observed.
+  EXPECT_EQ(timeline.history()[2].timestamp(),
+            absl::ToUnixMillis(kStart + absl::Seconds(2)));
+  EXPECT_EQ(timeline.current().tasks_progress().finished().value(), 4u);
+}
+
+TEST(JobTimelineTest, TasksProgressIsPlausible) {
+  JobProgression progression;
+  progression.num_tasks = 10;
+  JobTimeline timeline(progression, Job::QUEUED, kStart);
+  EXPECT_EQ(timeline.current().tasks_progress().waiting().value(), 10u);
+  timeline.AdvanceTo(kStart + absl::Seconds(2));
+  const Job::TasksProgress& running = timeline.current().tasks_progress();
+  EXPECT_EQ(running.running().value() + running.finished().value(), 10u);
+  EXPECT_GT(running.finished().value(), 0u);
+}
+
+TEST(JobTimelineTest, FailsInTheScriptedStageWithError) {
+  JobTimeline timeline(
+      JobProgression::FailIn(Job::RUNNING, ERROR_OOM, "out of memory"),
+      Job::QUEUED, kStart);
+  timeline.AdvanceTo(kStart + absl::Seconds(10));
+  EXPECT_THAT(Stages(timeline), ElementsAre(Job::QUEUED, Job::PREPARING,
+                                            Job::RUNNING, Job::FAILED));
+  EXPECT_EQ(timeline.current().error().code(), ERROR_OOM);
+  EXPECT_EQ(timeline.current().error().message(), "out of memory");
+  EXPECT_FALSE(timeline.history()[2].has_error());
+}
+
+TEST(JobTimelineTest, ManualOnlyMovesWhenStepped) {
+  JobTimeline timeline(JobProgression::Manual(), Job::QUEUED, kStart);
+  timeline.AdvanceTo(kStart + absl::Hours(1000));
+  EXPECT_EQ(timeline.current().stage(), Job::QUEUED);
+  EXPECT_TRUE(timeline.Step(kStart + absl::Hours(1)));
+  EXPECT_EQ(timeline.current().stage(), Job::PREPARING);
+  EXPECT_EQ(timeline.current().timestamp(),
+            absl::ToUnixMillis(kStart + absl::Hours(1)));
+  for (int i = 0; i < 3; ++i) timeline.Step(kStart + absl::Hours(2));
+  EXPECT_EQ(timeline.current().stage(), Job::SUCCEEDED);
+  EXPECT_FALSE(timeline.Step(kStart + absl::Hours(3)));
+}
+
+TEST(JobTimelineTest, CancelIsTerminalAndRefusedWhenDone) {
+  JobTimeline timeline(JobProgression(), Job::QUEUED, kStart);
+  EXPECT_TRUE(timeline.Cancel(kStart + absl::Milliseconds(1500)));
+  EXPECT_THAT(Stages(timeline),
+              ElementsAre(Job::QUEUED, Job::PREPARING, Job::CANCELLED));
+  timeline.AdvanceTo(kStart + absl::Hours(1));
+  EXPECT_EQ(timeline.current().stage(), Job::CANCELLED);
+  EXPECT_FALSE(timeline.Cancel(kStart + absl::Hours(1)));
+}
+
+TEST(JobTimelineTest, SetProgressionAppliesDueTransitionsFirst) {
+  JobTimeline timeline(JobProgression(), Job::QUEUED, kStart);
+  timeline.SetProgression(JobProgression::Manual(),
+                          kStart + absl::Milliseconds(1500));
+  EXPECT_EQ(timeline.current().stage(), Job::PREPARING);
+  timeline.AdvanceTo(kStart + absl::Hours(1));
+  EXPECT_EQ(timeline.current().stage(), Job::PREPARING);
+}
+
+TEST(JobTimelineTest, StartsFromASeededState) {
+  Job::State seeded;
+  seeded.set_stage(Job::RUNNING);
+  JobTimeline timeline(JobProgression(), seeded, kStart);
+  EXPECT_EQ(timeline.current().timestamp(), absl::ToUnixMillis(kStart));
+  timeline.AdvanceTo(kStart + absl::Seconds(2));
+  EXPECT_THAT(Stages(timeline),
+              ElementsAre(Job::RUNNING, Job::SAVING, Job::SUCCEEDED));
+}
+
+TEST(JobTimelineTest, ZeroDurationRunsToTheEndAtOnce) {
+  JobTimeline timeline(JobProgression::Succeed(absl::ZeroDuration()),
+                       Job::QUEUED, kStart);
+  timeline.AdvanceTo(kStart);
+  EXPECT_EQ(timeline.current().stage(), Job::SUCCEEDED);
+}
+
+}  // namespace
+}  // namespace fake
+}  // namespace workflows
