@@ -4,10 +4,13 @@
 // CONTRACT (written by the lead; implementation in script.cc). Keep these
 // declarations; add to them if needed.
 
+#include <grpcpp/support/status.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -18,7 +21,6 @@
 #include "absl/synchronization/mutex.h"
 #include "fake_server/scenario.pb.h"
 #include "google/protobuf/message.h"
-#include <grpcpp/support/status.h>
 
 namespace workflows {
 namespace fake {
@@ -31,13 +33,28 @@ struct CallView {
   const std::multimap<std::string, std::string>* metadata = nullptr;
 };
 
-// The outcome of Script::Decide.
+// The outcome of Script::Decide (and of a failed Script::CheckAuth).
 struct Decision {
   // The behaviour to run; `pass_through` set when nothing is scripted.
   Behavior behavior;
-  // The rule that matched ("" when none), for the journal and diagnostics.
+  // The rule that matched ("" when none), for the journal and diagnostics:
+  // the rule's `name`, else "<BareMethod>#<n>" (n counts rules added to this
+  // Script), or kAuthPolicyRuleName for auth failures.
   std::string rule_name;
 };
+
+// Decision::rule_name of calls rejected by the auth policy.
+inline constexpr absl::string_view kAuthPolicyRuleName = "auth_policy";
+
+// Checks one rule as Script::AddRule does, without adding it: the method is
+// known, match.request_textproto parses against the request type, Any
+// payloads have the response type, `reply` only on unary and `stream` only on
+// server-streaming methods, status codes valid, durations non-negative,
+// metadata keys valid, 0 <= probability <= 1, and `fail_times` comes with a
+// `behavior_on_fail`. Errors name the offending field, e.g.
+//   sequence[1].fail.code: unknown status code "UNAVAILBLE"; valid: OK, ...
+// The scenario loader prefixes them with the file and rule index.
+absl::Status ValidateRule(const Rule& rule);
 
 // Script holds the scripted rules and auth policy of one server and decides,
 // per call, which Behavior runs. Thread-safe: rules can be added, replaced or
@@ -52,16 +69,26 @@ struct Decision {
 //   Decision d = script.Decide(call);   // UNAVAILABLE, UNAVAILABLE, pass...
 class Script {
  public:
+  // `random_seed` seeds the generator behind `Rule.probability`: for one
+  // seed and one call order, decisions are the same on every run.
   explicit Script(uint64_t random_seed = 0);
+  ~Script();
 
-  // Validates `rule` (method name known, textproto parses against the
-  // request type, Any payloads match the response type, codes valid) and adds
-  // it. An unknown method is INVALID_ARGUMENT listing the valid names.
+  Script(const Script&) = delete;
+  Script& operator=(const Script&) = delete;
+
+  // Validates `rule` (see ValidateRule) and adds it as the newest rule, so it
+  // is tried before all earlier ones. Errors are INVALID_ARGUMENT naming the
+  // rule, e.g. `rule "flaky" (method "GetJbo"): unknown method "GetJbo";
+  // did you mean "GetJob"? valid: ...`.
   absl::Status AddRule(const Rule& rule);
 
   // Replaces all rules and the auth policy with the scenario's, all or
-  // nothing: on error nothing changes. Health, seed and job progression are
-  // applied by the server, not here.
+  // nothing: on error nothing changes. Later rules in the scenario are newer,
+  // so they win over earlier ones. Counters restart and the generator is
+  // reseeded with `scenario.random_seed` (0: the constructor's seed). Health,
+  // seed data and job progression are applied by the server, not here.
+  // Errors name the rule: `rules[2] (method "GetJbo"): unknown method ...`.
   absl::Status Load(const Scenario& scenario);
 
   // Removes all rules and the auth policy; resets counters and the RNG.
@@ -69,18 +96,46 @@ class Script {
 
   void SetAuthPolicy(const AuthPolicy& policy);
 
-  // Checks the auth policy; returns the status to fail the call with, or
-  // nullopt to let it through.
-  std::optional<grpc::Status> CheckAuth(const CallView& call) const;
+  // Checks the auth policy (see AuthPolicy in scenario.proto). Returns
+  // nullopt to let the call through, else the Decision to end it with: a
+  // Behavior whose `fail` is UNAUTHENTICATED or PERMISSION_DENIED and whose
+  // `trailing_metadata` carries `retry-after` when the policy sets it, with
+  // rule_name kAuthPolicyRuleName. Run it like any other Decision, so the
+  // trailers reach the client and the journal records the rejection:
+  //
+  //   std::optional<Decision> rejected = script.CheckAuth(view);
+  //   Decision decision = rejected ? *std::move(rejected) :
+  //   script.Decide(view); grpc::Status status =
+  //   RunUnaryBehavior(decision.behavior, call, ...);
+  //
+  // Messages: "missing authorization: Bearer token", "authorization token
+  // expired; ...", "invalid bearer token", "permission denied for this
+  // token". Health methods are exempt unless `include_health`.
+  std::optional<Decision> CheckAuth(const CallView& call) const;
 
   // Picks the behaviour for one call and advances that rule's counters.
+  // Rules are tried newest first; a rule applies if its method and matcher
+  // match, it is not exhausted (`times`), and its probability draw succeeds.
+  // Thread-safe and lock-free with respect to rescripting: one call sees one
+  // rule version from start to end.
   Decision Decide(const CallView& call);
 
  private:
-  // Implementation-defined.
+  // An immutable version of the rules and auth policy; replaced, never
+  // modified, so Decide works on a snapshot without holding mu_.
   struct State;
+
+  // Draws uniformly from [0, 1).
+  double Draw();
+  void Reseed(uint64_t seed);
+
+  const uint64_t random_seed_;
   mutable absl::Mutex mu_;
-  std::shared_ptr<State> state_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const State> state_ ABSL_GUARDED_BY(mu_);
+  // Numbers unnamed rules ("GetJob#3").
+  uint64_t rules_added_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex rng_mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
 };
 
 }  // namespace fake
