@@ -86,6 +86,7 @@ Journal::ActiveCall Journal::Begin(absl::string_view method,
     call.recording_ = enabled_;
     sequence = next_sequence_++;
     in_flight_.emplace_hint(in_flight_.end(), sequence, std::string(method));
+    changed_.SignalAll();
   }
   call.record_.set_sequence(sequence);
   call.record_.set_method(std::string(method));
@@ -123,7 +124,7 @@ void Journal::End(ActiveCall& call, const grpc::Status& status) {
       ++dropped_;
     }
   }
-  call_ended_.SignalAll();
+  changed_.SignalAll();
 }
 
 bool Journal::enabled() const {
@@ -194,12 +195,35 @@ absl::Status Journal::WaitForCalls(absl::string_view method, int64_t n,
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
   while (CountLocked(method) < n) {
-    if (call_ended_.WaitWithDeadline(&mu_, deadline) &&
-        CountLocked(method) < n) {
+    if (changed_.WaitWithDeadline(&mu_, deadline) && CountLocked(method) < n) {
       return absl::DeadlineExceededError(absl::StrCat(
           "waited ", absl::FormatDuration(timeout), " for ", n, " call",
           n == 1 ? "" : "s", " to ", method, " to end, saw ",
           CountLocked(method), "; ", DescribeSeenLocked()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int64_t Journal::CountInFlightLocked(absl::string_view method) const {
+  int64_t n = 0;
+  for (const auto& entry : in_flight_) {
+    if (MethodMatches(entry.second, method)) ++n;
+  }
+  return n;
+}
+
+absl::Status Journal::WaitForInFlight(absl::string_view method, int64_t n,
+                                      absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&mu_);
+  while (CountInFlightLocked(method) < n) {
+    if (changed_.WaitWithDeadline(&mu_, deadline) &&
+        CountInFlightLocked(method) < n) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "waited ", absl::FormatDuration(timeout), " for ", n, " call",
+          n == 1 ? "" : "s", " to ", method, " to be in flight, saw ",
+          CountInFlightLocked(method), "; ", DescribeSeenLocked()));
     }
   }
   return absl::OkStatus();

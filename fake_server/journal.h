@@ -109,6 +109,12 @@ class Journal {
   absl::Status WaitForCalls(absl::string_view method, int64_t n,
                             absl::Duration timeout) const;
 
+  // Blocks until at least `n` calls to `method` are in flight at once (e.g.
+  // hanging), or `timeout` passes (DEADLINE_EXCEEDED saying what was seen).
+  // Lets a test know a hung call has reached the server without sleeping.
+  absl::Status WaitForInFlight(absl::string_view method, int64_t n,
+                               absl::Duration timeout) const;
+
   // Forgets ended calls, counts and drops; in-flight calls stay in flight.
   void Clear();
 
@@ -129,10 +135,13 @@ class Journal {
   std::string DescribeSeenLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   int64_t CountLocked(absl::string_view method) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  int64_t CountInFlightLocked(absl::string_view method) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   const size_t max_calls_;
   mutable absl::Mutex mu_;
-  mutable absl::CondVar call_ended_;
+  // Signalled whenever a call begins or ends.
+  mutable absl::CondVar changed_;
   bool enabled_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<RecordedCall> calls_ ABSL_GUARDED_BY(mu_);

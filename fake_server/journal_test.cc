@@ -162,6 +162,22 @@ TEST(JournalTest, WaitForCallsTimeoutSaysWhatWasSeen) {
   journal.End(hanging, grpc::Status::OK);
 }
 
+TEST(JournalTest, WaitForInFlightSeesCallsThatHaveNotEnded) {
+  Journal journal;
+  std::vector<Journal::ActiveCall> calls;
+  std::thread caller([&] {
+    calls.push_back(journal.Begin(kGetJob, kStart));
+    calls.push_back(journal.Begin(kGetJob, kStart));
+  });
+  EXPECT_TRUE(journal.WaitForInFlight("GetJob", 2, absl::Seconds(30)).ok());
+  caller.join();
+  absl::Status status =
+      journal.WaitForInFlight("GetJob", 3, absl::Milliseconds(10));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(status.message(), HasSubstr("to be in flight, saw 2"));
+  for (Journal::ActiveCall& call : calls) journal.End(call, grpc::Status::OK);
+}
+
 TEST(JournalTest, DeterministicTextProtoOmitsVolatileFields) {
   Journal journal;
   Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
