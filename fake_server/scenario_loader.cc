@@ -1,0 +1,289 @@
+#include "fake_server/scenario_loader.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "fake_server/script.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "google/protobuf/text_format.h"
+#include "proto/job.pb.h"
+
+namespace workflows {
+namespace fake {
+namespace {
+
+using descarteslabs::workflows::Job;
+using google::protobuf::TextFormat;
+
+// More than this many problems is noise; the first ones say what is wrong.
+constexpr int kMaxErrors = 20;
+
+// The field a syntax error is about when protobuf does not say: the last
+// `name:` before the error on its line ("code: 14x" -> "code").
+std::string FieldBefore(absl::string_view line, int column) {
+  absl::string_view prefix =
+      line.substr(0, std::min<size_t>(column, line.size()));
+  const size_t colon = prefix.rfind(':');
+  if (colon == absl::string_view::npos) return "";
+  absl::string_view name =
+      absl::StripTrailingAsciiWhitespace(prefix.substr(0, colon));
+  size_t start = name.size();
+  while (start > 0 &&
+         (absl::ascii_isalnum(name[start - 1]) || name[start - 1] == '_')) {
+    --start;
+  }
+  return std::string(name.substr(start));
+}
+
+// Formats protobuf's (0-based) parse errors as `source:line:column: message`
+// with the offending line and a caret.
+class SourceErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  SourceErrorCollector(absl::string_view text, absl::string_view source)
+      : lines_(absl::StrSplit(text, '\n')), source_(source) {}
+
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    if (errors_.size() >= kMaxErrors) return;
+    std::string error =
+        absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
+    if (line >= 0 && line < static_cast<int>(lines_.size())) {
+      const absl::string_view text = lines_[line];
+      if (!absl::StrContains(message, "field")) {
+        const std::string field = FieldBefore(text, column);
+        if (!field.empty()) absl::StrAppend(&error, " (field \"", field, "\")");
+      }
+      absl::StrAppend(&error, "\n  ", text, "\n  ",
+                      std::string(std::max(0, column), ' '), "^");
+    }
+    errors_.push_back(std::move(error));
+  }
+  void AddWarning(int, google::protobuf::io::ColumnNumber,
+                  const std::string&) override {}
+
+  std::string errors() const { return absl::StrJoin(errors_, "\n"); }
+
+ private:
+  std::vector<absl::string_view> lines_;
+  std::string source_;
+  std::vector<std::string> errors_;
+};
+
+// Where things are in the source, when we parsed it ourselves.
+class Locator {
+ public:
+  Locator(absl::string_view source,
+          const TextFormat::ParseInfoTree* tree = nullptr)
+      : source_(source), tree_(tree) {}
+
+  // "file:12:3" for scenario.<field>[index], or "file" when unknown.
+  std::string At(absl::string_view field, int index = -1) const {
+    if (tree_ != nullptr) {
+      const auto* descriptor =
+          Scenario::descriptor()->FindFieldByName(std::string(field));
+      const TextFormat::ParseLocation location =
+          tree_->GetLocation(descriptor, index);
+      if (location.line >= 0) {
+        return absl::StrCat(source_, ":", location.line + 1, ":",
+                            location.column + 1);
+      }
+    }
+    return source_;
+  }
+
+ private:
+  std::string source_;
+  const TextFormat::ParseInfoTree* tree_;
+};
+
+bool ValidDuration(const google::protobuf::Duration& d) {
+  return d.seconds() >= 0 && d.nanos() >= 0 && d.nanos() <= 999999999;
+}
+
+bool PrintableAscii(absl::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+void CheckRules(const Scenario& scenario, const Locator& at,
+                std::vector<std::string>* errors) {
+  for (int i = 0; i < scenario.rules_size(); ++i) {
+    const Rule& rule = scenario.rules(i);
+    absl::Status status = ValidateRule(rule);
+    if (status.ok()) continue;
+    std::string label = absl::StrCat("rules[", i, "]");
+    if (!rule.name().empty()) absl::StrAppend(&label, " \"", rule.name(), "\"");
+    errors->push_back(absl::StrCat(at.At("rules", i), ": ", label,
+                                   " (method \"", rule.method(),
+                                   "\"): ", status.message()));
+  }
+}
+
+void CheckHealth(const Scenario& scenario, const Locator& at,
+                 std::vector<std::string>* errors) {
+  std::set<std::string> seen;
+  for (int i = 0; i < scenario.health_size(); ++i) {
+    const HealthEntry& entry = scenario.health(i);
+    const std::string label =
+        absl::StrCat(at.At("health", i), ": health[", i, "] (service \"",
+                     entry.service(), "\"): ");
+    if (entry.status() != "UNKNOWN" && entry.status() != "SERVING" &&
+        entry.status() != "NOT_SERVING") {
+      errors->push_back(absl::StrCat(label, "unknown status \"", entry.status(),
+                                     "\"; valid: UNKNOWN, SERVING, "
+                                     "NOT_SERVING"));
+    }
+    if (!seen.insert(entry.service()).second) {
+      errors->push_back(absl::StrCat(label, "service listed twice"));
+    }
+  }
+}
+
+void CheckJobProgression(const Scenario& scenario, const Locator& at,
+                         std::vector<std::string>* errors) {
+  if (!scenario.has_job_progression()) return;
+  const JobProgression& p = scenario.job_progression();
+  const std::string label =
+      absl::StrCat(at.At("job_progression"), ": job_progression.");
+  if (!ValidDuration(p.stage_duration())) {
+    errors->push_back(absl::StrCat(label,
+                                   "stage_duration: negative or "
+                                   "malformed duration"));
+  }
+  if (p.final_stage() != Job::UNSPECIFIED &&
+      p.final_stage() != Job::SUCCEEDED && p.final_stage() != Job::FAILED) {
+    errors->push_back(
+        absl::StrCat(label, "final_stage: ", Job::Stage_Name(p.final_stage()),
+                     " is not terminal; valid: SUCCEEDED, FAILED"));
+  }
+  switch (p.fail_at_stage()) {
+    case Job::UNSPECIFIED:
+    case Job::QUEUED:
+    case Job::PREPARING:
+    case Job::RUNNING:
+    case Job::SAVING:
+      break;
+    default:
+      errors->push_back(absl::StrCat(
+          label, "fail_at_stage: ", Job::Stage_Name(p.fail_at_stage()),
+          " is not a running stage; valid: QUEUED, PREPARING, RUNNING, "
+          "SAVING"));
+  }
+}
+
+void CheckAuth(const Scenario& scenario, const Locator& at,
+               std::vector<std::string>* errors) {
+  if (!scenario.has_auth()) return;
+  const AuthPolicy& auth = scenario.auth();
+  const std::string label = absl::StrCat(at.At("auth"), ": auth.");
+  auto check_tokens =
+      [&](const google::protobuf::RepeatedPtrField<std::string>& tokens,
+          absl::string_view field) {
+        for (int i = 0; i < tokens.size(); ++i) {
+          if (tokens.Get(i).empty() || !PrintableAscii(tokens.Get(i))) {
+            errors->push_back(absl::StrCat(label, field, "[", i,
+                                           "]: empty or non-printable token"));
+          }
+        }
+      };
+  check_tokens(auth.valid_tokens(), "valid_tokens");
+  check_tokens(auth.expired_tokens(), "expired_tokens");
+  check_tokens(auth.permission_denied_tokens(), "permission_denied_tokens");
+  if (!PrintableAscii(auth.permission_denied_retry_after())) {
+    errors->push_back(absl::StrCat(
+        label, "permission_denied_retry_after: must be printable ASCII"));
+  }
+}
+
+absl::Status Validate(const Scenario& scenario, const Locator& at) {
+  std::vector<std::string> errors;
+  CheckRules(scenario, at, &errors);
+  CheckHealth(scenario, at, &errors);
+  CheckJobProgression(scenario, at, &errors);
+  CheckAuth(scenario, at, &errors);
+  if (errors.empty()) return absl::OkStatus();
+  if (errors.size() > kMaxErrors) {
+    const size_t more = errors.size() - kMaxErrors;
+    errors.resize(kMaxErrors);
+    errors.push_back(absl::StrCat("... and ", more, " more"));
+  }
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
+}
+
+}  // namespace
+
+absl::Status ValidateScenario(const Scenario& scenario,
+                              absl::string_view source_name) {
+  return Validate(scenario, Locator(source_name));
+}
+
+absl::StatusOr<Scenario> ParseScenarioText(absl::string_view text,
+                                           absl::string_view source_name) {
+  Scenario scenario;
+  SourceErrorCollector collector(text, source_name);
+  TextFormat::ParseInfoTree locations;
+  TextFormat::Parser parser;
+  parser.RecordErrorsTo(&collector);
+  parser.WriteLocationsTo(&locations);
+  // A string_view is not necessarily NUL-terminated; ArrayInputStream takes a
+  // size, so no copy is needed.
+  google::protobuf::io::ArrayInputStream input(text.data(),
+                                               static_cast<int>(text.size()));
+  if (!parser.Parse(&input, &scenario)) {
+    std::string errors = collector.errors();
+    if (errors.empty()) {
+      errors = absl::StrCat(source_name, ": not a valid Scenario textproto");
+    }
+    return absl::InvalidArgumentError(errors);
+  }
+  absl::Status status = Validate(scenario, Locator(source_name, &locations));
+  if (!status.ok()) return status;
+  return scenario;
+}
+
+absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path) {
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0) {
+    const int error = errno;
+    const std::string message = absl::StrCat(
+        "cannot read scenario file \"", path, "\": ", std::strerror(error));
+    return error == ENOENT ? absl::NotFoundError(message)
+                           : absl::InvalidArgumentError(message);
+  }
+  if (!S_ISREG(info.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read scenario file \"", path, "\": not a regular file"));
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file.is_open()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot read scenario file \"", path, "\": ", std::strerror(errno)));
+  }
+  std::stringstream contents;
+  contents << file.rdbuf();
+  if (file.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read scenario file \"", path, "\": read error"));
+  }
+  return ParseScenarioText(contents.str(), path);
+}
+
+}  // namespace fake
+}  // namespace workflows

@@ -1,0 +1,56 @@
+#ifndef WORKFLOWS_FAKE_SERVER_SCENARIO_LOADER_H_
+#define WORKFLOWS_FAKE_SERVER_SCENARIO_LOADER_H_
+
+// Reading and checking scenario files (textproto of workflows.fake.Scenario,
+// see scenario.proto and docs/scenarios.md). The server binary, the control
+// service and tests all go through here, so a scenario gets the same errors
+// wherever it comes from.
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "fake_server/scenario.pb.h"
+
+namespace workflows {
+namespace fake {
+
+// Parses and validates a scenario given as text. `source_name` (a file name,
+// "control-service", ...) prefixes every error. Syntax errors are
+// INVALID_ARGUMENT `source:line:column: message`, 1-based, naming the field
+// (protobuf's "no field named" or our `(field "code")`) and quoting the line:
+//
+//   slow.textproto:3:9: Message type "workflows.fake.Rule" has no field
+//   named "methd".
+//     methd: "GetJob"
+//           ^
+//
+// Semantic errors (see ValidateScenario) carry the position of the offending
+// rule or entry. Any payloads use the expanded form:
+//   reply { [type.googleapis.com/descarteslabs.workflows.Job] { id: "j" } }
+//
+//   absl::StatusOr<Scenario> s = ParseScenarioText(text, "inline");
+absl::StatusOr<Scenario> ParseScenarioText(absl::string_view text,
+                                           absl::string_view source_name);
+
+// Reads `path` and parses it as above, naming errors after `path`. A missing
+// file is NOT_FOUND, an unreadable one INVALID_ARGUMENT; both name the path.
+absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path);
+
+// Checks everything a Script and the server would reject, all at once so a
+// bad file changes nothing: each rule (see ValidateRule: known method —
+// errors list the valid names —, request textprotos, Any types, status codes,
+// durations, metadata), health entries (UNKNOWN, SERVING or NOT_SERVING, no
+// service twice), the job progression (non-negative stage_duration, terminal
+// stage SUCCEEDED or FAILED) and the auth policy. Every problem is reported,
+// one per line, e.g.
+//   slow.textproto: rules[2] (method "GetJbo"): unknown method "GetJbo"; did
+//   you mean "GetJob"? valid: CancelJob, Check, ...
+absl::Status ValidateScenario(const Scenario& scenario,
+                              absl::string_view source_name);
+
+}  // namespace fake
+}  // namespace workflows
+
+#endif  // WORKFLOWS_FAKE_SERVER_SCENARIO_LOADER_H_

@@ -1,0 +1,218 @@
+#include "fake_server/scenario_loader.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "fake_server/script.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proto/job.pb.h"
+#include "proto/rpc_status.pb.h"
+
+namespace workflows {
+namespace fake {
+namespace {
+
+using ::descarteslabs::workflows::Job;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kEverything[] = "fake_server/testdata/everything.textproto";
+
+std::string Message(const absl::Status& status) {
+  return std::string(status.message());
+}
+
+TEST(LoadScenarioFileTest, LoadsEveryFeatureIncludingExpandedAny) {
+  absl::StatusOr<Scenario> scenario = LoadScenarioFile(kEverything);
+  ASSERT_TRUE(scenario.ok()) << scenario.status();
+  EXPECT_EQ(scenario->name(), "everything");
+  ASSERT_EQ(scenario->rules_size(), 5);
+
+  google::rpc::RetryInfo retry;
+  ASSERT_TRUE(
+      scenario->rules(0).behavior_on_fail().fail().details(0).UnpackTo(&retry));
+  EXPECT_EQ(retry.retry_delay().seconds(), 1);
+
+  Job job;
+  ASSERT_TRUE(scenario->rules(2).behavior().reply().UnpackTo(&job));
+  EXPECT_EQ(job.id(), "job-7");
+  EXPECT_EQ(job.state().stage(), Job::RUNNING);
+
+  Job::State state;
+  ASSERT_TRUE(
+      scenario->rules(3).behavior().stream().messages(1).UnpackTo(&state));
+  EXPECT_EQ(state.stage(), Job::RUNNING);
+
+  EXPECT_EQ(scenario->health(1).status(), "NOT_SERVING");
+  EXPECT_EQ(scenario->auth().permission_denied_retry_after(), "30");
+  EXPECT_EQ(scenario->job_progression().error_code(),
+            descarteslabs::workflows::ERROR_OOM);
+  EXPECT_EQ(scenario->seed().jobs(0).id(), "job-1");
+
+  // And a Script accepts it.
+  Script script;
+  EXPECT_TRUE(script.Load(*scenario).ok());
+}
+
+TEST(LoadScenarioFileTest, MissingFileIsNotFoundNamingThePath) {
+  absl::StatusOr<Scenario> scenario =
+      LoadScenarioFile("/nonexistent/dir/slow.textproto");
+  EXPECT_EQ(scenario.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Message(scenario.status()),
+              HasSubstr("cannot read scenario file "
+                        "\"/nonexistent/dir/slow.textproto\""));
+}
+
+TEST(LoadScenarioFileTest, DirectoryIsInvalidArgument) {
+  absl::StatusOr<Scenario> scenario = LoadScenarioFile("fake_server");
+  EXPECT_EQ(scenario.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(scenario.status()), HasSubstr("not a regular file"));
+}
+
+TEST(LoadScenarioFileTest, ErrorsAreNamedAfterThePath) {
+  const std::string path =
+      absl::StrCat(::testing::TempDir(), "/bad_method.textproto");
+  {
+    std::ofstream out(path);
+    out << "name: \"bad\"\n"
+           "rules { method: \"GetJob\" }\n"
+           "rules {\n"
+           "  method: \"GetJbo\"\n"
+           "}\n";
+  }
+  absl::StatusOr<Scenario> scenario = LoadScenarioFile(path);
+  ASSERT_FALSE(scenario.ok());
+  EXPECT_EQ(scenario.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(scenario.status()),
+              HasSubstr(absl::StrCat(path,
+                                     ":3:1: rules[1] (method "
+                                     "\"GetJbo\"): unknown method "
+                                     "\"GetJbo\"; did you mean "
+                                     "\"GetJob\"? valid: CancelJob, "
+                                     "Check, CreateAccessGrant")));
+  std::remove(path.c_str());
+}
+
+TEST(ParseScenarioTextTest, UnknownFieldGivesLineColumnAndField) {
+  absl::StatusOr<Scenario> scenario = ParseScenarioText(
+      "name: \"x\"\n"
+      "rules {\n"
+      "  methd: \"GetJob\"\n"
+      "}\n",
+      "slow.textproto");
+  ASSERT_FALSE(scenario.ok());
+  EXPECT_EQ(scenario.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(scenario.status()),
+              HasSubstr("slow.textproto:3:8: Message type "
+                        "\"workflows.fake.Rule\" has no field named "
+                        "\"methd\"."));
+  // The offending line is quoted.
+  EXPECT_THAT(Message(scenario.status()), HasSubstr("\n    methd: \"GetJob\""));
+}
+
+TEST(ParseScenarioTextTest, BadValueNamesTheField) {
+  absl::StatusOr<Scenario> scenario = ParseScenarioText(
+      "rules {\n"
+      "  method: \"GetJob\"\n"
+      "  fail_times: many\n"
+      "}\n",
+      "flaky.textproto");
+  ASSERT_FALSE(scenario.ok());
+  EXPECT_THAT(Message(scenario.status()), HasSubstr("flaky.textproto:3:15: "));
+  EXPECT_THAT(Message(scenario.status()), HasSubstr("(field \"fail_times\")"));
+}
+
+TEST(ParseScenarioTextTest, UnknownAnyTypeIsAnError) {
+  absl::StatusOr<Scenario> scenario = ParseScenarioText(
+      R"txt(rules {
+  method: "GetJob"
+  behavior { reply { [type.googleapis.com/descarteslabs.workflows.Jobb] {} } }
+})txt",
+      "any.textproto");
+  ASSERT_FALSE(scenario.ok());
+  EXPECT_THAT(Message(scenario.status()), HasSubstr("any.textproto:3:"));
+  EXPECT_THAT(Message(scenario.status()),
+              HasSubstr("descarteslabs.workflows.Jobb"));
+}
+
+TEST(ParseScenarioTextTest, AnyOfTheWrongTypeNamesRuleExpectedAndActual) {
+  absl::StatusOr<Scenario> scenario = ParseScenarioText(
+      R"txt(rules {
+  name: "canned"
+  method: "GetJob"
+  behavior {
+    reply { [type.googleapis.com/descarteslabs.workflows.Job.State] {} }
+  }
+})txt",
+      "reply.textproto");
+  ASSERT_FALSE(scenario.ok());
+  EXPECT_THAT(Message(scenario.status()),
+              HasSubstr("reply.textproto:1:1: rules[0] \"canned\" (method "
+                        "\"GetJob\"): behavior.reply: payload type "
+                        "\"descarteslabs.workflows.Job.State\" but GetJob "
+                        "returns \"descarteslabs.workflows.Job\""));
+}
+
+TEST(ParseScenarioTextTest, ReportsEverySemanticProblem) {
+  absl::StatusOr<Scenario> scenario = ParseScenarioText(
+      R"txt(
+rules { method: "GetJob" behavior { fail { code: "UNAVAILBLE" } } }
+rules { method: "GetJob" match { request_textproto: "idd: 1" } }
+rules { method: "GetJob" behavior { delay { seconds: -5 } } }
+health { service: "" status: "SERVNG" }
+health { service: "" status: "SERVING" }
+job_progression { stage_duration { seconds: -1 } final_stage: RUNNING }
+)txt",
+      "many.textproto");
+  ASSERT_FALSE(scenario.ok());
+  const std::string message = Message(scenario.status());
+  EXPECT_THAT(message, HasSubstr("many.textproto:2:1: rules[0] (method "
+                                 "\"GetJob\"): behavior.fail.code: unknown "
+                                 "status code \"UNAVAILBLE\"; valid: OK,"));
+  EXPECT_THAT(message, HasSubstr("many.textproto:3:1: rules[1] (method "
+                                 "\"GetJob\"): match.request_textproto: as "
+                                 "descarteslabs.workflows.GetJobRequest: 1:4: "
+                                 "Message type "
+                                 "\"descarteslabs.workflows.GetJobRequest\" "
+                                 "has no field named \"idd\""));
+  EXPECT_THAT(message, HasSubstr("many.textproto:4:1: rules[2] (method "
+                                 "\"GetJob\"): behavior.delay: negative "
+                                 "duration"));
+  EXPECT_THAT(message,
+              HasSubstr("many.textproto:5:1: health[0] (service \"\"): "
+                        "unknown status \"SERVNG\"; valid: UNKNOWN, SERVING, "
+                        "NOT_SERVING"));
+  EXPECT_THAT(message, HasSubstr("many.textproto:6:1: health[1] (service "
+                                 "\"\"): service listed twice"));
+  EXPECT_THAT(message, HasSubstr("job_progression.stage_duration: negative"));
+  EXPECT_THAT(message, HasSubstr("job_progression.final_stage: RUNNING is not "
+                                 "terminal"));
+}
+
+TEST(ValidateScenarioTest, NamesSourceWithoutPositions) {
+  Scenario scenario;
+  scenario.add_rules()->set_method("Frobnicate");
+  absl::Status status = ValidateScenario(scenario, "control-service");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              HasSubstr("control-service: rules[0] (method \"Frobnicate\"): "
+                        "unknown method \"Frobnicate\";"));
+  EXPECT_THAT(Message(status), Not(HasSubstr("did you mean")));
+  EXPECT_THAT(Message(status), HasSubstr("WatchJob"));
+
+  EXPECT_TRUE(ValidateScenario(Scenario(), "empty").ok());
+}
+
+TEST(ValidateScenarioTest, ChecksAuthTokens) {
+  Scenario scenario;
+  scenario.mutable_auth()->add_valid_tokens("");
+  EXPECT_THAT(Message(ValidateScenario(scenario, "auth")),
+              HasSubstr("auth: auth.valid_tokens[0]: empty or non-printable"));
+}
+
+}  // namespace
+}  // namespace fake
+}  // namespace workflows
