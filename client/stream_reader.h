@@ -1,0 +1,191 @@
+#ifndef WORKFLOWS_CLIENT_STREAM_READER_H_
+#define WORKFLOWS_CLIENT_STREAM_READER_H_
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/sync_stream.h>
+
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/clock.h"
+#include "client/errors.h"
+#include "client/retry.h"
+
+namespace workflows {
+
+// Reads a server stream of the Workflows API (e.g. WatchJob). Opening the
+// stream is retried under the call's RetryPolicy: a stream that fails before
+// its first message is opened again. Once a message has arrived, errors end
+// the stream (as in the Python client). Cancel() may be called from any
+// thread; everything else belongs to one thread.
+//
+//   std::unique_ptr<StreamReader<Job::State>> states = client.WatchJob(req);
+//   Job::State state;
+//   while (states->Next(&state)) { ... }
+//   absl::Status status = states->Finish();
+template <typename T>
+class StreamReader {
+ public:
+  // Fills a fresh context for one attempt (deadline, metadata, credentials).
+  using Prepare = std::function<absl::Status(grpc::ClientContext*)>;
+  // Starts the call on a prepared context.
+  using Start = std::function<std::unique_ptr<grpc::ClientReaderInterface<T>>(
+      grpc::ClientContext*)>;
+
+  // `server_metadata` false skips reading the server's metadata from the
+  // context, for gMock streams that never fill it.
+  StreamReader(std::string method, Prepare prepare, Start start,
+               RetryPolicy policy, std::shared_ptr<Clock> clock,
+               bool server_metadata = true)
+      : server_metadata_(server_metadata),
+        method_(std::move(method)),
+        prepare_(std::move(prepare)),
+        start_(std::move(start)),
+        policy_(std::move(policy)),
+        retrier_(policy_, std::move(clock), method_) {}
+
+  // A stream that failed before it could start (e.g. bad options).
+  explicit StreamReader(absl::Status error)
+      : policy_(RetryPolicy::None()),
+        retrier_(policy_, nullptr, ""),
+        done_(true),
+        final_(std::move(error)) {}
+
+  StreamReader(const StreamReader&) = delete;
+  StreamReader& operator=(const StreamReader&) = delete;
+
+  ~StreamReader() {
+    if (!done_ && reader_ != nullptr) {
+      Cancel();
+      T ignored;
+      while (reader_->Read(&ignored)) {
+      }
+      reader_->Finish();
+    }
+  }
+
+  // Reads the next message into `*message`. False at the end of the stream
+  // or on error; then Finish() tells which.
+  bool Next(T* message) {
+    while (!done_) {
+      if (reader_ == nullptr) {
+        absl::Status opened = Open();
+        if (!opened.ok()) return Done(std::move(opened));
+      }
+      if (reader_->Read(message)) {
+        if (!received_) {
+          received_ = true;
+          CollectWarnings();
+        }
+        return true;
+      }
+      grpc::Status finished = reader_->Finish();
+      if (!received_) CollectWarnings();
+      absl::Status status = FromGrpcStatus(
+          finished, server_metadata_
+                        ? ToMetadata(context_->GetServerTrailingMetadata())
+                        : Metadata());
+      if (status.ok() || received_ || cancelled()) return Done(status);
+      absl::Status retry = retrier_.OnFailure(status);
+      if (!retry.ok()) return Done(std::move(retry));
+      reader_.reset();
+    }
+    return false;
+  }
+
+  // The final status of the stream. If messages remain unread, the stream
+  // is cancelled first (the status is then CANCELLED).
+  absl::Status Finish() {
+    if (!done_) {
+      if (reader_ != nullptr) Cancel();
+      T ignored;
+      while (Next(&ignored)) {
+      }
+    }
+    return final_;
+  }
+
+  // Cancels the stream; Next() then returns false. Thread-safe.
+  void Cancel() {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+  }
+
+  // `x-wf-warnings` received so far (each attempt's initial metadata).
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
+  // Attempts that failed and were retried or ended the stream.
+  const std::vector<absl::Status>& failed_attempts() const {
+    return retrier_.attempts();
+  }
+
+ private:
+  bool cancelled() {
+    absl::MutexLock lock(&mu_);
+    return cancelled_;
+  }
+
+  absl::Status Open() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    absl::Status prepared = prepare_(context.get());
+    if (!prepared.ok()) return prepared;
+    {
+      absl::MutexLock lock(&mu_);
+      if (cancelled_) {
+        return absl::CancelledError(
+            absl::StrCat(method_, " was cancelled before it started"));
+      }
+      context_ = std::move(context);
+    }
+    reader_ = start_(context_.get());
+    if (reader_ == nullptr) {
+      return absl::InternalError(absl::StrCat(method_, " did not start"));
+    }
+    return absl::OkStatus();
+  }
+
+  void CollectWarnings() {
+    if (!server_metadata_) return;
+    for (std::string& warning :
+         ParseWarnings(ToMetadata(context_->GetServerInitialMetadata()))) {
+      std::cerr << "Workflows warning (" << method_ << "): " << warning << "\n";
+      warnings_.push_back(std::move(warning));
+    }
+  }
+
+  bool Done(absl::Status status) {
+    done_ = true;
+    final_ = std::move(status);
+    return false;
+  }
+
+  const bool server_metadata_ = true;
+  const std::string method_;
+  const Prepare prepare_;
+  const Start start_;
+  const RetryPolicy policy_;
+  Retrier retrier_;
+
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  // Written by the reading thread under mu_; TryCancel'ed by Cancel().
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReaderInterface<T>> reader_;
+  bool received_ = false;
+  bool done_ = false;
+  absl::Status final_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace workflows
+
+#endif  // WORKFLOWS_CLIENT_STREAM_READER_H_
