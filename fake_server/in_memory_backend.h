@@ -21,8 +21,10 @@
 namespace workflows {
 namespace fake {
 
-// Who is calling, as the in-memory backend sees it: from the request
-// metadata `x-on-behalf-of-user` when present, else the configured default.
+// Who is calling, as the in-memory backend sees it. It stamps user/org on the
+// workflows, jobs and XYZs a call creates, and ListXYZ lists the caller's own.
+// A request with `x-on-behalf-of-user: <email>` acts as that user (email and
+// user set to the value, org kept); others act as the configured default.
 struct Identity {
   std::string email = "test@example.com";
   std::string user = "user-1";
@@ -131,6 +133,23 @@ class InMemoryBackend : public Backend {
   void WakeAll();
 
   // --- Backend ---
+  // Behaviour worth knowing when writing tests against it:
+  // - Ids are "job-000001", "xyz-000002", ... (one counter per backend).
+  // - UpsertWorkflow replaces title, description, labels and tags, and merges
+  //   versioned grafts by version (keeping each version's creation time).
+  // - SearchWorkflows, ListJobs and ListXYZ stream in a stable order (workflow
+  //   id; creation order).
+  // - ListJobs keeps jobs with start_datetime <= timestamp <= end_datetime;
+  //   bounds are RFC 3339, or a date-time without offset (UTC), or a date.
+  // - WatchJob sends the current state, then every state reached (one message
+  //   per stage even if the clock jumps several stages), and ends OK at a
+  //   terminal stage; ABORTED if Reset() removes the job meanwhile.
+  // - GetXYZSessionLogs sends matching records and stays open for appended
+  //   ones until the call is done.
+  // - CreateAccessGrant is idempotent; grants are keyed by asset, entity type,
+  //   entity id and access. ListAccessGrants page tokens are offsets.
+  // - Watch sends SERVICE_UNKNOWN for unknown services and stays open; it ends
+  //   UNAVAILABLE once the HealthState is shut down.
   grpc::Status UpsertWorkflow(
       CallContext* call,
       const descarteslabs::workflows::UpsertWorkflowRequest& request,

@@ -43,15 +43,20 @@ MATCHER(IsOk, "") {
   return arg.ok();
 }
 
-// Runs a blocking backend call (a stream) on its own thread.
+// Runs a blocking backend call (a stream) on its own thread. On destruction
+// it cancels `call` before joining, so a failed assertion ends the test
+// instead of hanging it.
 class BackgroundCall {
  public:
-  explicit BackgroundCall(std::function<grpc::Status()> body)
-      : thread_([this, body = std::move(body)] {
+  BackgroundCall(FakeCallContext* call, std::function<grpc::Status()> body)
+      : call_(call), thread_([this, body = std::move(body)] {
           status_ = body();
           done_.Notify();
         }) {}
-  ~BackgroundCall() { thread_.join(); }
+  ~BackgroundCall() {
+    call_->Cancel();
+    thread_.join();
+  }
 
   bool WaitDone(absl::Duration timeout = kWait) {
     return done_.WaitForNotificationWithTimeout(timeout);
@@ -61,6 +66,7 @@ class BackgroundCall {
   const grpc::Status& status() const { return status_; }
 
  private:
+  FakeCallContext* const call_;
   grpc::Status status_;
   absl::Notification done_;
   std::thread thread_;
@@ -359,7 +365,7 @@ TEST_F(InMemoryBackendTest, WatchJobStreamsEachStageAsTheClockAdvances) {
   wf::WatchJobRequest request;
   request.set_id(id);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call, request, &stream); });
+      &call, [&] { return backend_.WatchJob(&call, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   for (size_t seen = 2; seen <= 5; ++seen) {
     clock_->AdvanceBy(absl::Seconds(1));
@@ -381,7 +387,7 @@ TEST_F(InMemoryBackendTest, WatchJobSendsEveryStageEvenWhenTimeJumps) {
   wf::WatchJobRequest request;
   request.set_id(id);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call_, request, &stream); });
+      &call_, [&] { return backend_.WatchJob(&call_, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   clock_->AdvanceBy(absl::Minutes(1));
   ASSERT_TRUE(watch.WaitDone());
@@ -398,7 +404,7 @@ TEST_F(InMemoryBackendTest, WatchJobStartsWithTheCurrentState) {
   wf::WatchJobRequest request;
   request.set_id(id);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call_, request, &stream); });
+      &call_, [&] { return backend_.WatchJob(&call_, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   EXPECT_EQ(stream.messages()[0].stage(), wf::Job::RUNNING);
   clock_->AdvanceBy(absl::Seconds(2));
@@ -414,7 +420,7 @@ TEST_F(InMemoryBackendTest, CancelJobIsSeenByWatchers) {
   wf::WatchJobRequest request;
   request.set_id(id);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call_, request, &stream); });
+      &call_, [&] { return backend_.WatchJob(&call_, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
 
   wf::CancelJobRequest cancel;
@@ -457,7 +463,7 @@ TEST_F(InMemoryBackendTest, NextJobProgressionFailsWithOom) {
   wf::WatchJobRequest request;
   request.set_id(failing);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call_, request, &stream); });
+      &call_, [&] { return backend_.WatchJob(&call_, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   clock_->AdvanceBy(absl::Seconds(10));
   ASSERT_TRUE(watch.WaitDone());
@@ -496,7 +502,7 @@ TEST_F(InMemoryBackendTest, AdvanceJobStepsOnDemand) {
   wf::WatchJobRequest request;
   request.set_id(id);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call_, request, &stream); });
+      &call_, [&] { return backend_.WatchJob(&call_, request, &stream); });
   for (size_t seen = 1; seen < 5; ++seen) {
     ASSERT_TRUE(stream.WaitForCount(seen, kWait));
     ASSERT_TRUE(backend_.AdvanceJob(id).ok());
@@ -529,7 +535,7 @@ TEST_F(InMemoryBackendTest, WatchJobEndsWhenTheCallIsDone) {
   wf::WatchJobRequest request;
   request.set_id(id);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call, request, &stream); });
+      &call, [&] { return backend_.WatchJob(&call, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   EXPECT_FALSE(watch.done());
   call.Cancel();
@@ -543,7 +549,7 @@ TEST_F(InMemoryBackendTest, WatchJobEndsWhenTheStreamBreaks) {
   wf::WatchJobRequest request;
   request.set_id(id);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call_, request, &stream); });
+      &call_, [&] { return backend_.WatchJob(&call_, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   stream.Break();
   clock_->AdvanceBy(absl::Seconds(1));
@@ -715,8 +721,9 @@ TEST_F(InMemoryBackendTest, SessionLogsFilterAndStayOpenForAppendedRecords) {
   request.set_session_id("s1");
   request.set_level(wf::LogRecord::INFO);
   request.set_start_timestamp(now);
-  BackgroundCall logs(
-      [&] { return backend_.GetXYZSessionLogs(&call, request, &stream); });
+  BackgroundCall logs(&call, [&] {
+    return backend_.GetXYZSessionLogs(&call, request, &stream);
+  });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   EXPECT_THAT(Messages(stream.messages()), ElementsAre("w1"));
   EXPECT_EQ(stream.messages()[0].record().timestamp(), now);
@@ -908,7 +915,8 @@ TEST_F(InMemoryBackendTest, HealthWatchSendsEveryChange) {
   FakeCallContext call(clock_);
   FakeServerStream<HealthCheckResponse> stream;
   HealthCheckRequest request;
-  BackgroundCall watch([&] { return backend_.Watch(&call, request, &stream); });
+  BackgroundCall watch(&call,
+                       [&] { return backend_.Watch(&call, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   backend_.health().SetStatus("", HealthCheckResponse::NOT_SERVING);
   ASSERT_TRUE(stream.WaitForCount(2, kWait));
@@ -932,7 +940,8 @@ TEST_F(InMemoryBackendTest, HealthWatchUnknownServiceStaysOpen) {
   FakeServerStream<HealthCheckResponse> stream;
   HealthCheckRequest request;
   request.set_service("descarteslabs.workflows.XYZAPI");
-  BackgroundCall watch([&] { return backend_.Watch(&call, request, &stream); });
+  BackgroundCall watch(&call,
+                       [&] { return backend_.Watch(&call, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   EXPECT_FALSE(watch.done());
   backend_.health().SetStatus("descarteslabs.workflows.XYZAPI",
@@ -950,8 +959,9 @@ TEST_F(InMemoryBackendTest, HealthWatchUnknownServiceStaysOpen) {
 
 TEST_F(InMemoryBackendTest, HealthWatchEndsAtHealthShutdown) {
   FakeServerStream<HealthCheckResponse> stream;
-  BackgroundCall watch(
-      [&] { return backend_.Watch(&call_, HealthCheckRequest(), &stream); });
+  BackgroundCall watch(&call_, [&] {
+    return backend_.Watch(&call_, HealthCheckRequest(), &stream);
+  });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
   backend_.health().Shutdown();
   ASSERT_TRUE(watch.WaitDone());
@@ -984,7 +994,7 @@ TEST_F(InMemoryBackendTest, ResetForgetsEverythingAndEndsOpenStreams) {
   wf::WatchJobRequest request;
   request.set_id(job);
   BackgroundCall watch(
-      [&] { return backend_.WatchJob(&call_, request, &stream); });
+      &call_, [&] { return backend_.WatchJob(&call_, request, &stream); });
   ASSERT_TRUE(stream.WaitForCount(1, kWait));
 
   backend_.Reset();
