@@ -213,12 +213,6 @@ absl::StatusOr<grpc::StatusCode> ParseStatusCode(absl::string_view code) {
       " or a number 0-16"));
 }
 
-std::string StatusCodeName(grpc::StatusCode code) {
-  const int number = static_cast<int>(code);
-  if (number >= 0 && number < kCodeCount) return kCodeNames[number];
-  return absl::StrCat("CODE_", number);
-}
-
 grpc::Status ToGrpcStatus(const StatusSpec& spec) {
   absl::StatusOr<grpc::StatusCode> code = ParseStatusCode(spec.code());
   if (!code.ok()) {

@@ -22,9 +22,6 @@ namespace fake {
 // listing the valid names.
 absl::StatusOr<grpc::StatusCode> ParseStatusCode(absl::string_view code);
 
-// "UNAVAILABLE" for grpc::StatusCode::UNAVAILABLE.
-std::string StatusCodeName(grpc::StatusCode code);
-
 // Converts a StatusSpec to a grpc::Status, packing details into a
 // google.rpc.Status for grpc-status-details-bin (only when there are
 // details). An invalid code (unvalidated input) becomes UNKNOWN with a message

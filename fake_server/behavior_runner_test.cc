@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/clock.h"
+#include "fake_server/fake_call_context.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/job.pb.h"
@@ -141,7 +142,6 @@ TEST(ParseStatusCodeTest, AcceptsNamesNumbersAndEmpty) {
   EXPECT_EQ(*ParseStatusCode("8"), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(*ParseStatusCode("0"), grpc::StatusCode::OK);
   EXPECT_EQ(*ParseStatusCode(""), grpc::StatusCode::OK);
-  EXPECT_EQ(StatusCodeName(grpc::StatusCode::DATA_LOSS), "DATA_LOSS");
 }
 
 TEST(ParseStatusCodeTest, RejectsUnknownListingValidNames) {
@@ -358,6 +358,33 @@ TEST(RunUnaryBehaviorTest, HangEndsDeadlineExceededAfterTheDeadline) {
       RunUnaryBehavior(behavior, &call, &response, MustNotPassThrough());
   expirer.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+// With the shared FakeCallContext, whose deadline really passes: a hang with
+// a 50 ms deadline ends DEADLINE_EXCEEDED once it does.
+TEST(RunUnaryBehaviorTest, HangEndsAtARealShortDeadline) {
+  Behavior behavior;
+  behavior.set_hang(true);
+  FakeCallContext call;
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(50);
+  call.set_deadline(deadline);
+  Job response;
+  grpc::Status status =
+      RunUnaryBehavior(behavior, &call, &response, MustNotPassThrough());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_GE(absl::Now(), deadline);
+}
+
+TEST(RunUnaryBehaviorTest, HangEndsWhenTheSharedFakeIsCancelled) {
+  Behavior behavior;
+  behavior.set_hang(true);
+  FakeCallContext call;
+  std::thread canceller([&] { call.Cancel(); });
+  Job response;
+  grpc::Status status =
+      RunUnaryBehavior(behavior, &call, &response, MustNotPassThrough());
+  canceller.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
 }
 
 TEST(RunUnaryBehaviorTest, StreamOutcomeOnUnaryIsInternal) {

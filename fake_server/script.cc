@@ -347,10 +347,11 @@ bool Contains(const google::protobuf::RepeatedPtrField<std::string>& list,
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-Decision AuthFailure(grpc::StatusCode code, absl::string_view message) {
+// `code` is a StatusSpec code name ("UNAUTHENTICATED").
+Decision AuthFailure(absl::string_view code, absl::string_view message) {
   Decision decision;
   decision.rule_name = std::string(kAuthPolicyRuleName);
-  decision.behavior.mutable_fail()->set_code(StatusCodeName(code));
+  decision.behavior.mutable_fail()->set_code(std::string(code));
   decision.behavior.mutable_fail()->set_message(std::string(message));
   return decision;
 }
@@ -448,18 +449,18 @@ std::optional<Decision> Script::CheckAuth(const CallView& call) const {
   std::optional<std::string> token = BearerToken(call);
   if (!token.has_value()) {
     if (auth.require_bearer_token() || !auth.valid_tokens().empty()) {
-      return AuthFailure(grpc::StatusCode::UNAUTHENTICATED,
+      return AuthFailure("UNAUTHENTICATED",
                          "missing authorization: Bearer token");
     }
     return std::nullopt;
   }
   if (Contains(auth.expired_tokens(), *token)) {
-    return AuthFailure(grpc::StatusCode::UNAUTHENTICATED,
+    return AuthFailure("UNAUTHENTICATED",
                        "authorization token expired; refresh it and retry");
   }
   if (Contains(auth.permission_denied_tokens(), *token)) {
-    Decision decision = AuthFailure(grpc::StatusCode::PERMISSION_DENIED,
-                                    "permission denied for this token");
+    Decision decision =
+        AuthFailure("PERMISSION_DENIED", "permission denied for this token");
     if (!auth.permission_denied_retry_after().empty()) {
       MetadataEntry* trailer = decision.behavior.add_trailing_metadata();
       trailer->set_key("retry-after");
@@ -468,8 +469,7 @@ std::optional<Decision> Script::CheckAuth(const CallView& call) const {
     return decision;
   }
   if (!auth.valid_tokens().empty() && !Contains(auth.valid_tokens(), *token)) {
-    return AuthFailure(grpc::StatusCode::UNAUTHENTICATED,
-                       "invalid bearer token");
+    return AuthFailure("UNAUTHENTICATED", "invalid bearer token");
   }
   return std::nullopt;
 }
