@@ -1,0 +1,257 @@
+#include "fake_server/server_flags.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "HOST:PORT to serve on; port 0 picks a free port. Loopback only "
+          "unless --allow_non_loopback.");
+ABSL_FLAG(std::string, port_file, "",
+          "Write the bound port (decimal, newline) here once serving; "
+          "written atomically (temp file + rename).");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve TLS (with --tls_key).");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, client_ca, "",
+          "PEM CA bundle: require and verify client certificates (mTLS). "
+          "Needs --tls_cert/--tls_key or --tls_self_signed_dir.");
+ABSL_FLAG(std::string, tls_self_signed_dir, "",
+          "Mint a CA and a localhost certificate into this directory "
+          "(ca.pem, server.pem, server.key) and serve TLS with them; clients "
+          "trust ca.pem.");
+ABSL_FLAG(std::vector<std::string>, scenario, {},
+          "Scenario textproto file (workflows.fake.Scenario, see "
+          "docs/scenarios.md). Repeatable: rules of later files are tried "
+          "first.");
+ABSL_FLAG(std::string, journal, "",
+          "Write the call journal (textproto of workflows.fake.JournalDump) "
+          "here on exit.");
+ABSL_FLAG(bool, log_calls, false, "Log one line per call to stderr.");
+ABSL_FLAG(bool, allow_non_loopback, false,
+          "Allow --listen on a non-loopback address.");
+ABSL_FLAG(bool, allow_remote_control, false,
+          "Serve the control service (workflows.fake.FakeControl) to "
+          "non-loopback peers too.");
+ABSL_FLAG(bool, simulated_clock, false,
+          "Run the fake backend on a simulated clock that only moves with "
+          "the control service's AdvanceClock.");
+
+namespace workflows {
+namespace fake {
+namespace {
+
+constexpr const char* kFlagNames[] = {
+    "listen",
+    "port_file",
+    "tls_cert",
+    "tls_key",
+    "client_ca",
+    "tls_self_signed_dir",
+    "scenario",
+    "journal",
+    "log_calls",
+    "allow_non_loopback",
+    "allow_remote_control",
+    "simulated_clock",
+};
+
+bool IsBoolFlag(absl::string_view name) {
+  return name == "log_calls" || name == "allow_non_loopback" ||
+         name == "allow_remote_control" || name == "simulated_clock";
+}
+
+bool IsKnownFlag(absl::string_view name) {
+  for (const char* known : kFlagNames) {
+    if (name == known) return true;
+  }
+  return false;
+}
+
+std::string DirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+absl::Status CheckWritableDirectory(absl::string_view flag,
+                                    const std::string& path) {
+  if (path.empty()) return absl::OkStatus();
+  const std::string dir = DirectoryOf(path);
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, "=", path, ": directory \"", dir,
+                     "\" is not writable: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv) {
+  std::vector<std::string> scenarios;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--help" || arg == "-h" || arg == "--helpfull") {
+      StandaloneConfig config;
+      config.help = true;
+      return config;
+    }
+    if (!absl::StartsWith(arg, "-") || arg == "-" || arg == "--") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument \"", arg,
+                       "\": the server takes only flags (see --help)"));
+    }
+    arg.remove_prefix(absl::StartsWith(arg, "--") ? 2 : 1);
+    std::string name(arg);
+    std::string value;
+    bool has_value = false;
+    if (const size_t eq = arg.find('='); eq != absl::string_view::npos) {
+      name = std::string(arg.substr(0, eq));
+      value = std::string(arg.substr(eq + 1));
+      has_value = true;
+    }
+    if (!IsKnownFlag(name) && absl::StartsWith(name, "no") &&
+        IsBoolFlag(name.substr(2)) && !has_value) {
+      name = name.substr(2);
+      value = "false";
+      has_value = true;
+    }
+    if (!IsKnownFlag(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag --", name, " (see --help for the flags)"));
+    }
+    if (!has_value) {
+      if (IsBoolFlag(name)) {
+        value = "true";
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag --", name, " needs a value"));
+      }
+    }
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    std::string error;
+    if (flag == nullptr || !flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("flag --", name, "=", value, ": ",
+                       error.empty() ? "not a valid value" : error));
+    }
+    if (name == "scenario") {
+      if (value.empty()) {
+        return absl::InvalidArgumentError("flag --scenario needs a file name");
+      }
+      for (const std::string& file : absl::GetFlag(FLAGS_scenario)) {
+        scenarios.push_back(file);
+      }
+    }
+  }
+  StandaloneConfig config;
+  config.listen = absl::GetFlag(FLAGS_listen);
+  config.port_file = absl::GetFlag(FLAGS_port_file);
+  config.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  config.tls_key = absl::GetFlag(FLAGS_tls_key);
+  config.client_ca = absl::GetFlag(FLAGS_client_ca);
+  config.tls_self_signed_dir = absl::GetFlag(FLAGS_tls_self_signed_dir);
+  config.scenarios = scenarios;
+  config.journal = absl::GetFlag(FLAGS_journal);
+  config.log_calls = absl::GetFlag(FLAGS_log_calls);
+  config.allow_non_loopback = absl::GetFlag(FLAGS_allow_non_loopback);
+  config.allow_remote_control = absl::GetFlag(FLAGS_allow_remote_control);
+  config.simulated_clock = absl::GetFlag(FLAGS_simulated_clock);
+  return config;
+}
+
+bool IsLoopbackHost(const std::string& host_in) {
+  std::string host = host_in;
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+absl::Status ValidateStandaloneConfig(const StandaloneConfig& config) {
+  const size_t colon = config.listen.rfind(':');
+  int port = -1;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(absl::string_view(config.listen).substr(colon + 1),
+                        &port) ||
+      port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen=", config.listen,
+        ": not HOST:PORT with a port 0..65535 (e.g. 127.0.0.1:0 or "
+        "[::1]:8000)"));
+  }
+  const std::string host = config.listen.substr(0, colon);
+  if (!config.allow_non_loopback && !IsLoopbackHost(host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--listen=", config.listen, ": \"", host,
+        "\" is not a loopback address; the fake server binds only to "
+        "loopback unless --allow_non_loopback is given"));
+  }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError(config.tls_cert.empty()
+                                          ? "--tls_key needs --tls_cert"
+                                          : "--tls_cert needs --tls_key");
+  }
+  if (!config.tls_self_signed_dir.empty() && !config.tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_self_signed_dir and --tls_cert/--tls_key exclude each other");
+  }
+  if (!config.client_ca.empty() && config.tls_cert.empty() &&
+      config.tls_self_signed_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--client_ca needs TLS: add --tls_cert/--tls_key or "
+        "--tls_self_signed_dir");
+  }
+  if (absl::Status s = CheckWritableDirectory("port_file", config.port_file);
+      !s.ok()) {
+    return s;
+  }
+  return CheckWritableDirectory("journal", config.journal);
+}
+
+std::string StandaloneUsage() {
+  std::string usage =
+      "usage: workflows_fake_server [flags]\n\n"
+      "A fake Descartes Labs Workflows gRPC backend for tests and CI, with "
+      "scenario files,\na control service (workflows.fake.FakeControl) and "
+      "server reflection.\n\nflags:\n";
+  for (const char* name : kFlagNames) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) continue;
+    absl::StrAppend(&usage, "  --", name, " (default \"", flag->DefaultValue(),
+                    "\")\n      ", flag->Help(), "\n");
+  }
+  absl::StrAppend(&usage,
+                  "\nExit codes: 0 after SIGINT/SIGTERM (journal written), 2 "
+                  "for bad flags or files, 1 for other failures.\n");
+  return usage;
+}
+
+}  // namespace fake
+}  // namespace workflows

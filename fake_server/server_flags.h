@@ -1,0 +1,58 @@
+#ifndef WORKFLOWS_FAKE_SERVER_SERVER_FLAGS_H_
+#define WORKFLOWS_FAKE_SERVER_SERVER_FLAGS_H_
+
+// Command-line flags of the standalone fake server (workflows_fake_server),
+// parsed so that every mistake is an error naming the flag (the binary then
+// exits with code 2), and checked before anything starts.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace workflows {
+namespace fake {
+
+// Everything the flags say, with files not yet read.
+struct StandaloneConfig {
+  std::string listen = "127.0.0.1:0";
+  std::string port_file;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string client_ca;
+  std::string tls_self_signed_dir;
+  std::vector<std::string> scenarios;
+  std::string journal;
+  bool log_calls = false;
+  bool allow_non_loopback = false;
+  bool allow_remote_control = false;
+  bool simulated_clock = false;
+  bool help = false;
+};
+
+// Parses argv (argv[0] is skipped). Accepts --flag=value, --flag value,
+// --bool, --nobool and --bool=true|false; --scenario may repeat (and takes a
+// comma-separated list). Unknown flags, missing or unparsable values and
+// positional arguments are INVALID_ARGUMENT naming the flag. Uses the absl
+// flags defined in server_flags.cc for parsing and help texts.
+absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv);
+
+// Checks the configuration without touching the network: --listen is
+// HOST:PORT (port 0..65535) on loopback unless --allow_non_loopback;
+// --tls_cert and --tls_key come together; --client_ca and
+// --tls_self_signed_dir need/exclude the right others; the directories of
+// --port_file and --journal exist and are writable. Errors name the flag.
+absl::Status ValidateStandaloneConfig(const StandaloneConfig& config);
+
+// True if `host` (from HOST:PORT; brackets allowed) is "localhost" or a
+// loopback IPv4/IPv6 address.
+bool IsLoopbackHost(const std::string& host);
+
+// The --help text: every flag with its help and default.
+std::string StandaloneUsage();
+
+}  // namespace fake
+}  // namespace workflows
+
+#endif  // WORKFLOWS_FAKE_SERVER_SERVER_FLAGS_H_
