@@ -6,6 +6,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
+#include <type_traits>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -102,8 +103,11 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(
   }
 }
 
-absl::StatusOr<JobProgressionSpec> ToSpec(
-    const workflows::fake::JobProgression& proto) {
+// scenario.proto's job plan message (formerly JobProgression).
+using JobPlanProto =
+    std::decay_t<decltype(std::declval<Scenario>().job_progression())>;
+
+absl::StatusOr<JobProgressionSpec> ToSpec(const JobPlanProto& proto) {
   namespace dw = ::descarteslabs::workflows;
   JobProgressionSpec spec;
   if (proto.has_stage_duration()) {
@@ -156,6 +160,7 @@ FakeWorkflowsServer::FakeWorkflowsServer(FakeServerOptions options)
     InMemoryBackendHandle handle = MakeInMemoryBackend(clock_, health_);
     backend_ = std::move(handle.backend);
     in_memory_backend_ = handle.in_memory;
+    if (options.wrap_backend) backend_ = options.wrap_backend(backend_);
   }
   core_.backend = backend_.get();
   core_.script = &script_;

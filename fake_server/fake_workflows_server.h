@@ -6,6 +6,7 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,12 @@ struct FakeServerOptions {
   // Answers unscripted calls. Default: an InMemoryBackend using `clock` and
   // the server's HealthState.
   std::shared_ptr<Backend> backend;
+  // Decorates the default in-memory backend: called once with it, the result
+  // answers unscripted calls while in_memory_backend(), LoadScenario seeds
+  // and health keep working. The test kit wraps it in a MockWorkflowsBackend
+  // that falls through to it. Ignored when `backend` is set.
+  std::function<std::shared_ptr<Backend>(std::shared_ptr<Backend> in_memory)>
+      wrap_backend;
   // Drives the journal's timestamps and the default backend. Default:
   // Clock::Real().
   std::shared_ptr<Clock> clock;

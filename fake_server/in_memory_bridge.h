@@ -1,11 +1,10 @@
 #ifndef WORKFLOWS_FAKE_SERVER_IN_MEMORY_BRIDGE_H_
 #define WORKFLOWS_FAKE_SERVER_IN_MEMORY_BRIDGE_H_
 
-// The server's only view of InMemoryBackend. It exists because scenario.proto
-// declares a message workflows::fake::JobProgression while job_progression.h
-// declares a struct of the same name, so no translation unit can include
-// both scenario.pb.h and in_memory_backend.h. This header includes neither;
-// in_memory_bridge.cc includes only in_memory_backend.h.
+// The server's only view of InMemoryBackend: how it builds one, seeds it from
+// a scenario and resets it. (It was introduced when scenario.proto's JobPlan
+// was still named JobProgression and clashed with job_progression.h; the
+// clash is gone, so the server may now use InMemoryBackend directly.)
 
 #include <memory>
 #include <optional>
@@ -24,7 +23,7 @@ namespace fake {
 
 class InMemoryBackend;
 
-// The fields of scenario.proto's JobProgression, already defaulted.
+// The fields of scenario.proto's JobPlan, already defaulted.
 struct JobProgressionSpec {
   absl::Duration stage_duration = absl::Seconds(1);
   // UNSPECIFIED: the job succeeds.

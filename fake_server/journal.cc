@@ -85,12 +85,14 @@ Journal::ActiveCall Journal::Begin(absl::string_view method,
     absl::MutexLock lock(&mu_);
     call.recording_ = enabled_;
     sequence = next_sequence_++;
-    in_flight_.emplace_hint(in_flight_.end(), sequence, std::string(method));
+    auto name = names_.find(method);
+    if (name == names_.end()) name = names_.emplace(method).first;
+    in_flight_.emplace_hint(in_flight_.end(), sequence, &*name);
     changed_.SignalAll();
   }
   call.record_.set_sequence(sequence);
-  call.record_.set_method(std::string(method));
   if (call.recording_) {
+    call.record_.set_method(std::string(method));
     *call.record_.mutable_start_time() =
         google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
             absl::ToUnixNanos(start_time));
@@ -109,9 +111,9 @@ void Journal::End(ActiveCall& call, const grpc::Status& status) {
   absl::MutexLock lock(&mu_);
   auto it = in_flight_.find(call.record_.sequence());
   if (it != in_flight_.end()) {
-    auto count = ended_counts_.find(it->second);
+    auto count = ended_counts_.find(*it->second);
     if (count == ended_counts_.end()) {
-      ended_counts_.emplace(std::move(it->second), 1);
+      ended_counts_.emplace(*it->second, 1);
     } else {
       ++count->second;
     }
@@ -151,12 +153,29 @@ std::vector<RecordedCall> Journal::Calls(absl::string_view method) const {
   return result;
 }
 
+absl::Status Journal::WaitUntilIdle(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&mu_);
+  while (!in_flight_.empty()) {
+    if (changed_.WaitWithDeadline(&mu_, deadline) && !in_flight_.empty()) {
+      std::vector<std::string> calls;
+      for (const auto& [sequence, method] : in_flight_) {
+        calls.push_back(absl::StrCat(*method, " (#", sequence, ")"));
+      }
+      return absl::DeadlineExceededError(absl::StrCat(
+          "after ", absl::FormatDuration(timeout), ", ", in_flight_.size(),
+          " call(s) still in flight: ", absl::StrJoin(calls, ", ")));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::vector<Journal::InFlightCall> Journal::InFlight() const {
   std::vector<InFlightCall> result;
   absl::MutexLock lock(&mu_);
   result.reserve(in_flight_.size());
   for (const auto& [sequence, method] : in_flight_) {
-    result.push_back(InFlightCall{sequence, method});
+    result.push_back(InFlightCall{sequence, *method});
   }
   return result;
 }
@@ -180,7 +199,7 @@ std::string Journal::DescribeSeenLocked() const {
     seen.push_back(absl::StrCat(full, " x", count));
   }
   std::map<std::string, int> in_flight;
-  for (const auto& entry : in_flight_) ++in_flight[entry.second];
+  for (const auto& entry : in_flight_) ++in_flight[*entry.second];
   std::vector<std::string> running;
   for (const auto& [full, count] : in_flight) {
     running.push_back(absl::StrCat(full, " x", count));
@@ -208,7 +227,7 @@ absl::Status Journal::WaitForCalls(absl::string_view method, int64_t n,
 int64_t Journal::CountInFlightLocked(absl::string_view method) const {
   int64_t n = 0;
   for (const auto& entry : in_flight_) {
-    if (MethodMatches(entry.second, method)) ++n;
+    if (MethodMatches(*entry.second, method)) ++n;
   }
   return n;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,11 @@ class Journal {
   absl::Status WaitForInFlight(absl::string_view method, int64_t n,
                                absl::Duration timeout) const;
 
+  // Blocks until no call is in flight, or `timeout` passes (then
+  // DEADLINE_EXCEEDED naming the calls still running). Test teardown uses it
+  // to tell calls that are finishing from calls that were left behind.
+  absl::Status WaitUntilIdle(absl::Duration timeout) const;
+
   // Forgets ended calls, counts and drops; in-flight calls stay in flight.
   void Clear();
 
@@ -149,7 +155,10 @@ class Journal {
   // Ended calls per full method name, since the last Clear().
   std::map<std::string, int64_t, std::less<>> ended_counts_
       ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, std::string> in_flight_ ABSL_GUARDED_BY(mu_);
+  // Method names seen so far, interned so that recording a call allocates no
+  // string; never shrinks (there are only so many methods).
+  std::set<std::string, std::less<>> names_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, const std::string*> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
 // "OK", "UNAVAILABLE", ... for a grpc::StatusCode.

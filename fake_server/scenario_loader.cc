@@ -159,7 +159,7 @@ void CheckHealth(const Scenario& scenario, const Locator& at,
 void CheckJobProgression(const Scenario& scenario, const Locator& at,
                          std::vector<std::string>* errors) {
   if (!scenario.has_job_progression()) return;
-  const JobProgression& p = scenario.job_progression();
+  const JobPlan& p = scenario.job_progression();
   const std::string label =
       absl::StrCat(at.At("job_progression"), ": job_progression.");
   if (!ValidDuration(p.stage_duration())) {
