@@ -36,6 +36,27 @@ class TokenPlugin : public grpc::MetadataCredentialsPlugin {
   std::shared_ptr<Auth> auth_;
 };
 
+// Adds a token fetched beforehand.
+class FixedTokenPlugin : public grpc::MetadataCredentialsPlugin {
+ public:
+  explicit FixedTokenPlugin(std::string token)
+      : header_(absl::StrCat("Bearer ", token)) {}
+
+  bool IsBlocking() const override { return false; }
+  const char* GetType() const override { return "workflows-bearer"; }
+
+  grpc::Status GetMetadata(
+      grpc::string_ref /*service_url*/, grpc::string_ref /*method_name*/,
+      const grpc::AuthContext& /*channel_auth_context*/,
+      std::multimap<std::string, std::string>* metadata) override {
+    metadata->emplace("authorization", header_);
+    return grpc::Status::OK;
+  }
+
+ private:
+  const std::string header_;
+};
+
 }  // namespace
 
 Auth::~Auth() = default;
@@ -75,6 +96,12 @@ std::shared_ptr<grpc::CallCredentials> MakeCallCredentials(
     std::shared_ptr<Auth> auth) {
   return grpc::MetadataCredentialsFromPlugin(
       std::make_unique<TokenPlugin>(std::move(auth)));
+}
+
+std::shared_ptr<grpc::CallCredentials> BearerTokenCredentials(
+    std::string token) {
+  return grpc::MetadataCredentialsFromPlugin(
+      std::make_unique<FixedTokenPlugin>(std::move(token)));
 }
 
 }  // namespace workflows

@@ -7,8 +7,10 @@
 //   options.auth = std::make_shared<StaticTokenAuth>("eyJ...");
 //   // or leave it unset: Auth::GetDefault() reads $DESCARTESLABS_TOKEN.
 //
-// The client asks for the token on every call (on secure channels through a
-// gRPC MetadataCredentialsPlugin), so an Auth may rotate tokens at will.
+// The client asks for the token before every call attempt and sends it on
+// secure channels through a gRPC MetadataCredentialsPlugin, so an Auth may
+// rotate tokens at will, and a missing token fails the call with the Auth's
+// error (e.g. UNAUTHENTICATED) without retrying.
 // gRPC never sends call credentials over insecure channels: there no
 // `authorization` header is sent unless
 // ClientOptions::send_token_on_insecure_channel is set.
@@ -61,10 +63,17 @@ class EnvironmentAuth : public Auth {
 };
 
 // Call credentials that add `authorization: Bearer <token>`, asking `auth`
-// for the token on every call. A token error fails the call with
-// UNAUTHENTICATED and the Auth's message.
+// for the token on every call; for channels built outside the Client. Note
+// that gRPC turns a token error inside a plugin into UNAVAILABLE (which the
+// default policy retries): the Client itself therefore fetches the token
+// before each attempt and uses BearerTokenCredentials.
 std::shared_ptr<grpc::CallCredentials> MakeCallCredentials(
     std::shared_ptr<Auth> auth);
+
+// Call credentials (a MetadataCredentialsPlugin) that add
+// `authorization: Bearer <token>` to one call.
+std::shared_ptr<grpc::CallCredentials> BearerTokenCredentials(
+    std::string token);
 
 }  // namespace workflows
 

@@ -310,8 +310,7 @@ absl::Status Client::OpenChannelLocked() {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = *roots;
     std::shared_ptr<grpc::ChannelCredentials> credentials =
-        grpc::CompositeChannelCredentials(grpc::SslCredentials(ssl),
-                                          MakeCallCredentials(auth_));
+        grpc::SslCredentials(ssl);  // The token is added per call.
     channel = secure_factory_(*target, credentials, args, options_.compression);
   }
   if (channel == nullptr) {
@@ -446,6 +445,7 @@ absl::StatusOr<Client::CallPlan> Client::Plan(const std::string& method,
   const bool built_secure =
       options_.channel == nullptr && !options_.use_insecure_channel;
   plan.plain_token = options_.send_token_on_insecure_channel && !built_secure;
+  plan.call_token = built_secure;
 
   absl::StatusOr<std::shared_ptr<Stubs>> stubs = GetStubs();
   if (!stubs.ok()) return stubs.status();
@@ -463,10 +463,16 @@ absl::Status Client::PrepareContext(const CallPlan& plan,
   for (const auto& [key, value] : plan.metadata) {
     context->AddMetadata(key, value);
   }
-  if (plan.plain_token) {
+  if (plan.plain_token || plan.call_token) {
+    // Fetched here rather than in a channel-wide plugin: gRPC would turn a
+    // plugin's error into a retryable UNAVAILABLE.
     absl::StatusOr<std::string> token = plan.auth->Token();
     if (!token.ok()) return token.status();
-    context->AddMetadata("authorization", absl::StrCat("Bearer ", *token));
+    if (plan.plain_token) {
+      context->AddMetadata("authorization", absl::StrCat("Bearer ", *token));
+    } else {
+      context->set_credentials(BearerTokenCredentials(*std::move(token)));
+    }
   }
   return absl::OkStatus();
 }

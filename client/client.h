@@ -327,7 +327,8 @@ class Client {
     Metadata metadata;
     RetryPolicy retry;
     std::shared_ptr<Auth> auth;
-    bool plain_token = false;  // send the token as metadata
+    bool plain_token = false;  // send the token as plain metadata
+    bool call_token = false;   // send it through call credentials (TLS)
   };
 
   absl::StatusOr<std::shared_ptr<Stubs>> GetStubs();

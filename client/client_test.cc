@@ -1,5 +1,8 @@
 #include "client/client.h"
 
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
 #include <atomic>
 #include <cstdlib>
 #include <thread>
@@ -809,8 +812,11 @@ TEST(ClientChannelTest, InsecureFactoryIsObservedAndCloseReopens) {
 }
 
 TEST(ClientChannelTest, SecureFactoryIsObserved) {
+  // Local credentials stand in for TLS: gRPC sends call credentials over them.
   ScriptedServer server;
-  int port = server.Start("127.0.0.1:0");
+  int port = server.Start(
+      "127.0.0.1:0", grpc::experimental::LocalServerCredentials(LOCAL_TCP));
+  ASSERT_GT(port, 0);
   ClientOptions options;
   options.host = "localhost";
   options.port = port;
@@ -824,12 +830,15 @@ TEST(ClientChannelTest, SecureFactoryIsObserved) {
           grpc_compression_algorithm compression) {
         targets.push_back(target);
         EXPECT_NE(credentials, nullptr);
-        // Hand back a plaintext channel to the same server.
-        return Client::InsecureChannelFactory(absl::StrCat("127.0.0.1:", port),
-                                              args, compression);
+        return Client::SecureChannelFactory(
+            absl::StrCat("127.0.0.1:", port),
+            grpc::experimental::LocalCredentials(LOCAL_TCP), args, compression);
       });
-  ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  CallResult<wf::Job> result = client.GetJob(wf::GetJobRequest());
+  ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_THAT(targets, ElementsAre(absl::StrCat("localhost:", port)));
+  EXPECT_THAT(Values(server.calls("GetJob")[0].metadata, "authorization"),
+              ElementsAre("Bearer t"));
 }
 
 TEST(ClientChannelTest, DefaultsAndEnvironment) {

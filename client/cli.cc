@@ -1,0 +1,250 @@
+#include "client/cli.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace workflows {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: workflows_cli [flags] COMMAND [ARGS]\n"
+    "commands:\n"
+    "  health                      exit 0 when the server is SERVING\n"
+    "  get-workflow ID\n"
+    "  search-workflows            --request='email: \"...\" name_prefix: "
+    "\"...\"'\n"
+    "  create-job                  --request='<CreateJobRequest as text>' "
+    "[--num_retries=N]\n"
+    "  get-job ID\n"
+    "  watch-job ID                print every state until the stream ends\n"
+    "  cancel-job ID\n";
+
+void Print(const google::protobuf::Message& message, bool json,
+           std::ostream& out) {
+  std::string text;
+  if (json) {
+    google::protobuf::util::JsonPrintOptions options;
+    options.add_whitespace = false;
+    options.preserve_proto_field_names = true;
+    if (!google::protobuf::util::MessageToJsonString(message, &text, options)
+             .ok()) {
+      text = "{}";
+    }
+    out << text << "\n";
+  } else {
+    google::protobuf::TextFormat::PrintToString(message, &text);
+    out << text << (json ? "" : "---\n");
+  }
+}
+
+int Fail(const absl::Status& status, absl::string_view what,
+         std::ostream& err) {
+  err << "workflows_cli: " << what
+      << " failed: " << absl::StatusCodeToString(status.code()) << ": "
+      << status.message() << "\n";
+  return kExitFailure;
+}
+
+template <typename Request>
+bool ParseRequest(const std::string& text, Request* request,
+                  std::ostream& err) {
+  if (text.empty()) return true;
+  if (!google::protobuf::TextFormat::ParseFromString(text, request)) {
+    err << "workflows_cli: --request is not a valid "
+        << request->GetDescriptor()->full_name()
+        << " in protobuf text format\n";
+    return false;
+  }
+  return true;
+}
+
+CallOptions MakeCallOptions(const CliConfig& config) {
+  CallOptions options;
+  options.timeout = config.timeout;
+  return options;
+}
+
+}  // namespace
+
+absl::Status ParseTarget(const std::string& target, ClientOptions* options) {
+  size_t colon = target.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == target.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--target=\"", target, "\" is not HOST:PORT (e.g. localhost:8000)"));
+  }
+  std::string host = target.substr(0, colon);
+  int port = 0;
+  if (!absl::SimpleAtoi(target.substr(colon + 1), &port) || port < 1 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--target=\"", target, "\" has an invalid port (expected 1..65535)"));
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--target=\"", target, "\": write IPv6 addresses as [ADDRESS]:PORT"));
+  }
+  options->host = host;
+  options->port = port;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ClientOptions> MakeClientOptions(const CliConfig& config) {
+  ClientOptions options;
+  if (!config.target.empty()) {
+    absl::Status parsed = ParseTarget(config.target, &options);
+    if (!parsed.ok()) return parsed;
+  }
+  options.use_insecure_channel = config.insecure;
+  if (!config.ca_cert.empty()) {
+    std::ifstream file(config.ca_cert, std::ios::binary);
+    if (!file.is_open()) {
+      return absl::NotFoundError(
+          absl::StrCat("--ca_cert: cannot read \"", config.ca_cert, "\""));
+    }
+    std::stringstream contents;
+    contents << file.rdbuf();
+    options.certificate = contents.str();
+    if (options.certificate.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ca_cert: \"", config.ca_cert, "\" is empty"));
+    }
+  }
+  if (!config.token.empty()) {
+    options.auth = std::make_shared<StaticTokenAuth>(config.token);
+  }
+  if (config.timeout.has_value() && *config.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--timeout must be positive, got ",
+                     absl::FormatDuration(*config.timeout)));
+  }
+  return options;
+}
+
+int RunCli(const CliConfig& config, const std::vector<std::string>& args,
+           std::ostream& out, std::ostream& err) {
+  absl::StatusOr<ClientOptions> options = MakeClientOptions(config);
+  if (!options.ok()) {
+    err << "workflows_cli: " << options.status().message() << "\n";
+    return kExitUsage;
+  }
+  Client client(*options);
+  return RunCliWithClient(client, config, args, out, err);
+}
+
+int RunCliWithClient(Client& client, const CliConfig& config,
+                     const std::vector<std::string>& args, std::ostream& out,
+                     std::ostream& err) {
+  if (args.empty()) {
+    err << "workflows_cli: no command given\n" << kUsage;
+    return kExitUsage;
+  }
+  const std::string& command = args[0];
+  auto want_args = [&](size_t n) {
+    if (args.size() == n + 1) return true;
+    err << "workflows_cli: " << command << " takes " << n
+        << (n == 1 ? " argument" : " arguments") << ", got " << args.size() - 1
+        << "\n"
+        << kUsage;
+    return false;
+  };
+  if (config.num_retries.has_value() && command != "create-job") {
+    err << "workflows_cli: --num_retries applies only to create-job\n";
+    return kExitUsage;
+  }
+  CallOptions call = MakeCallOptions(config);
+
+  if (command == "health") {
+    if (!want_args(0)) return kExitUsage;
+    absl::StatusOr<health::HealthCheckResponse::ServingStatus> status =
+        client.Health(config.timeout.value_or(Client::kDefaultTimeout));
+    if (!status.ok()) return Fail(status.status(), "health check", err);
+    const std::string name =
+        health::HealthCheckResponse::ServingStatus_Name(*status);
+    if (*status != health::HealthCheckResponse::SERVING) {
+      err << "workflows_cli: service unhealthy (responded with " << name
+          << ")\n";
+      return kExitFailure;
+    }
+    out << "status: " << name << "\n";
+    return kExitOk;
+  }
+  if (command == "get-workflow") {
+    if (!want_args(1)) return kExitUsage;
+    wf::GetWorkflowRequest request;
+    request.set_id(args[1]);
+    CallResult<wf::Workflow> result = client.GetWorkflow(request, call);
+    if (!result.ok()) return Fail(result.status(), "GetWorkflow", err);
+    Print(*result, config.json, out);
+    return kExitOk;
+  }
+  if (command == "search-workflows") {
+    if (!want_args(0)) return kExitUsage;
+    wf::SearchWorkflowsRequest request;
+    if (!ParseRequest(config.request, &request, err)) return kExitUsage;
+    absl::Status status = client.SearchWorkflows(
+        request,
+        [&](const wf::Workflow& workflow) {
+          Print(workflow, config.json, out);
+          return true;
+        },
+        call);
+    if (!status.ok()) return Fail(status, "SearchWorkflows", err);
+    return kExitOk;
+  }
+  if (command == "create-job") {
+    if (!want_args(0)) return kExitUsage;
+    wf::CreateJobRequest request;
+    if (!ParseRequest(config.request, &request, err)) return kExitUsage;
+    if (config.num_retries.has_value() && *config.num_retries < 0) {
+      err << "workflows_cli: --num_retries must be >= 0\n";
+      return kExitUsage;
+    }
+    call.num_retries = config.num_retries;
+    CallResult<wf::Job> result = client.CreateJob(request, call);
+    if (!result.ok()) return Fail(result.status(), "CreateJob", err);
+    Print(*result, config.json, out);
+    return kExitOk;
+  }
+  if (command == "get-job" || command == "cancel-job" ||
+      command == "watch-job") {
+    if (!want_args(1)) return kExitUsage;
+    if (command == "get-job") {
+      wf::GetJobRequest request;
+      request.set_id(args[1]);
+      CallResult<wf::Job> result = client.GetJob(request, call);
+      if (!result.ok()) return Fail(result.status(), "GetJob", err);
+      Print(*result, config.json, out);
+    } else if (command == "cancel-job") {
+      wf::CancelJobRequest request;
+      request.set_id(args[1]);
+      CallResult<wf::CancelJobResponse> result =
+          client.CancelJob(request, call);
+      if (!result.ok()) return Fail(result.status(), "CancelJob", err);
+      Print(*result, config.json, out);
+    } else {
+      wf::WatchJobRequest request;
+      request.set_id(args[1]);
+      absl::Status status = client.WatchJob(
+          request,
+          [&](const wf::Job::State& state) {
+            Print(state, config.json, out);
+            return true;
+          },
+          call);
+      if (!status.ok()) return Fail(status, "WatchJob", err);
+    }
+    return kExitOk;
+  }
+  err << "workflows_cli: unknown command \"" << command << "\"\n" << kUsage;
+  return kExitUsage;
+}
+
+}  // namespace workflows

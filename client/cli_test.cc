@@ -1,0 +1,198 @@
+#include "client/cli.h"
+
+#include <sstream>
+
+#include "client/test_server.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace workflows {
+namespace {
+
+using ::testing::HasSubstr;
+using ::workflows::testing::Msg;
+using ::workflows::testing::Reply;
+using ::workflows::testing::ScriptedServer;
+
+class CliTest : public ::testing::Test {
+ protected:
+  CliTest() {
+    ClientOptions options;
+    options.channel = server_.InProcessChannel();
+    options.clock = std::make_shared<SimulatedClock>();
+    options.auth = std::make_shared<StaticTokenAuth>("t");
+    client_ = std::make_unique<Client>(options);
+  }
+
+  int Run(std::vector<std::string> args, CliConfig config = {}) {
+    out_.str("");
+    err_.str("");
+    return RunCliWithClient(*client_, config, args, out_, err_);
+  }
+
+  void EnqueueHealth(health::HealthCheckResponse::ServingStatus status) {
+    health::HealthCheckResponse response;
+    response.set_status(status);
+    Reply reply;
+    reply.messages = {Msg(response)};
+    server_.Enqueue("Check", reply);
+  }
+
+  ScriptedServer server_;
+  std::unique_ptr<Client> client_;
+  std::ostringstream out_, err_;
+};
+
+TEST_F(CliTest, HealthExitsZeroOnlyWhenServing) {
+  EnqueueHealth(health::HealthCheckResponse::SERVING);
+  EXPECT_EQ(Run({"health"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("SERVING"));
+
+  EnqueueHealth(health::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(Run({"health"}), kExitFailure);
+  EXPECT_THAT(err_.str(), HasSubstr("NOT_SERVING"));
+
+  EnqueueHealth(health::HealthCheckResponse::UNKNOWN);
+  EXPECT_EQ(Run({"health"}), kExitFailure);
+  EXPECT_THAT(err_.str(), HasSubstr("UNKNOWN"));
+
+  server_.Enqueue("Check",
+                  {grpc::Status(grpc::StatusCode::NOT_FOUND, "no such")});
+  EXPECT_EQ(Run({"health"}), kExitFailure);
+  EXPECT_THAT(err_.str(), HasSubstr("NOT_FOUND: no such"));
+}
+
+TEST_F(CliTest, HealthUsesTheTimeoutFlag) {
+  CliConfig config;
+  config.timeout = absl::Seconds(2);
+  EXPECT_EQ(Run({"health"}, config), kExitFailure);  // UNKNOWN by default.
+  EXPECT_LE(server_.calls("Check")[0].time_left, absl::Seconds(2.5));
+}
+
+TEST_F(CliTest, GetJobAsTextAndJson) {
+  wf::Job job;
+  job.set_id("abc");
+  Reply reply;
+  reply.messages = {Msg(job)};
+  server_.Enqueue("GetJob", reply);
+  server_.Enqueue("GetJob", reply);
+  EXPECT_EQ(Run({"get-job", "abc"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("id: \"abc\""));
+  CliConfig json;
+  json.json = true;
+  EXPECT_EQ(Run({"get-job", "abc"}, json), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("{\"id\":\"abc\"}"));
+  wf::GetJobRequest sent;
+  ASSERT_TRUE(sent.ParseFromString(server_.calls("GetJob")[0].request));
+  EXPECT_EQ(sent.id(), "abc");
+}
+
+TEST_F(CliTest, ErrorsNameTheRpcAndExitNonZero) {
+  server_.Enqueue("GetWorkflow",
+                  {grpc::Status(grpc::StatusCode::NOT_FOUND, "gone")});
+  EXPECT_EQ(Run({"get-workflow", "me:wf"}), kExitFailure);
+  EXPECT_THAT(err_.str(), HasSubstr("GetWorkflow failed: NOT_FOUND: gone"));
+}
+
+TEST_F(CliTest, CreateJobTakesATextRequestAndNumRetries) {
+  CliConfig config;
+  config.request = "serialized_graft: \"{}\" channel: \"v0-19\"";
+  config.num_retries = 1;
+  server_.Enqueue("CreateJob",
+                  {grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "429")});
+  EXPECT_EQ(Run({"create-job"}, config), kExitOk);
+  EXPECT_EQ(server_.count("CreateJob"), 2);  // 429 retried with num_retries.
+  wf::CreateJobRequest sent;
+  ASSERT_TRUE(sent.ParseFromString(server_.calls("CreateJob")[0].request));
+  EXPECT_EQ(sent.serialized_graft(), "{}");
+
+  config.request = "no_such_field: 1";
+  EXPECT_EQ(Run({"create-job"}, config), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("CreateJobRequest"));
+}
+
+TEST_F(CliTest, WatchJobPrintsEveryState) {
+  Reply reply;
+  for (wf::Job::Stage stage : {wf::Job::RUNNING, wf::Job::SUCCEEDED}) {
+    wf::Job::State state;
+    state.set_stage(stage);
+    reply.messages.push_back(Msg(state));
+  }
+  server_.Enqueue("WatchJob", reply);
+  EXPECT_EQ(Run({"watch-job", "abc"}), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("stage: RUNNING"));
+  EXPECT_THAT(out_.str(), HasSubstr("stage: SUCCEEDED"));
+}
+
+TEST_F(CliTest, SearchAndCancel) {
+  Reply reply;
+  wf::Workflow workflow;
+  workflow.set_id("me:one");
+  reply.messages = {Msg(workflow)};
+  server_.Enqueue("SearchWorkflows", reply);
+  CliConfig config;
+  config.request = "name_prefix: \"o\"";
+  EXPECT_EQ(Run({"search-workflows"}, config), kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("me:one"));
+  EXPECT_EQ(Run({"cancel-job", "abc"}), kExitOk);
+  EXPECT_EQ(server_.count("CancelJob"), 1);
+}
+
+TEST_F(CliTest, UsageErrors) {
+  EXPECT_EQ(Run({}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("no command"));
+  EXPECT_EQ(Run({"frobnicate"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("unknown command \"frobnicate\""));
+  EXPECT_EQ(Run({"get-job"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("get-job takes 1 argument"));
+  CliConfig config;
+  config.num_retries = 2;
+  EXPECT_EQ(Run({"get-job", "x"}, config), kExitUsage);
+  EXPECT_EQ(server_.count(""), 0);
+}
+
+TEST(CliOptionsTest, ParseTarget) {
+  ClientOptions options;
+  ASSERT_TRUE(ParseTarget("localhost:8000", &options).ok());
+  EXPECT_EQ(options.host, "localhost");
+  EXPECT_EQ(options.port, 8000);
+  ASSERT_TRUE(ParseTarget("[::1]:443", &options).ok());
+  EXPECT_EQ(options.host, "::1");
+  for (const char* bad : {"localhost", ":80", "host:", "host:0", "host:99999",
+                          "::1:80", "host:http"}) {
+    absl::Status status = ParseTarget(bad, &options);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("--target")) << bad;
+  }
+}
+
+TEST(CliOptionsTest, BadFlagsAreUsageErrors) {
+  CliConfig config;
+  config.ca_cert = "/nonexistent/ca.pem";
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCli(config, {"health"}, out, err), kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("/nonexistent/ca.pem"));
+
+  config = CliConfig();
+  config.timeout = absl::Seconds(-1);
+  EXPECT_EQ(RunCli(config, {"health"}, out, err), kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("--timeout"));
+
+  config = CliConfig();
+  config.target = "nonsense";
+  EXPECT_EQ(RunCli(config, {"health"}, out, err), kExitUsage);
+}
+
+TEST(CliOptionsTest, TokenAndInsecure) {
+  CliConfig config;
+  config.token = "abc";
+  config.insecure = true;
+  config.target = "127.0.0.1:9";
+  absl::StatusOr<ClientOptions> options = MakeClientOptions(config);
+  ASSERT_TRUE(options.ok());
+  EXPECT_TRUE(options->use_insecure_channel);
+  EXPECT_EQ(*options->auth->Token(), "abc");
+}
+
+}  // namespace
+}  // namespace workflows

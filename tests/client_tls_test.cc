@@ -1,0 +1,172 @@
+// The real client end to end over loopback TCP: TLS with a test CA, so that
+// the bearer token really crosses the wire, and a plaintext channel, where
+// gRPC never sends call credentials.
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "client/test_server.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/test_certificate_authority.h"
+
+namespace workflows {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using ::workflows::testing::RecordedCall;
+using ::workflows::testing::ScriptedServer;
+using ::workflows::testing::TestCertificateAuthority;
+
+std::vector<std::string> Values(const Metadata& metadata,
+                                const std::string& key) {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : metadata) {
+    if (k == key) out.push_back(v);
+  }
+  return out;
+}
+
+// A token that changes on every call, to show it is fetched per call.
+class CountingAuth : public Auth {
+ public:
+  absl::StatusOr<std::string> Token() override {
+    return absl::StrCat("token-", ++calls_);
+  }
+
+ private:
+  std::atomic<int> calls_{0};
+};
+
+class ClientTlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<TestCertificateAuthority> ca =
+        TestCertificateAuthority::Create();
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    ca_ = std::make_unique<TestCertificateAuthority>(*std::move(ca));
+    auto server_cert = ca_->ServerCertificate();
+    ASSERT_TRUE(server_cert.ok()) << server_cert.status();
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs = {{server_cert->key_pem, server_cert->cert_pem}};
+    port_ = server_.Start("127.0.0.1:0", grpc::SslServerCredentials(ssl));
+    ASSERT_GT(port_, 0);
+  }
+
+  ClientOptions SecureOptions() {
+    ClientOptions options;
+    options.host = "localhost";
+    options.port = port_;
+    options.certificate = ca_->ca_pem();
+    options.clock = std::make_shared<SimulatedClock>();
+    return options;
+  }
+
+  std::unique_ptr<TestCertificateAuthority> ca_;
+  ScriptedServer server_;
+  int port_ = 0;
+};
+
+TEST_F(ClientTlsTest, BearerTokenCrossesTheWire) {
+  ClientOptions options = SecureOptions();
+  options.auth = std::make_shared<StaticTokenAuth>("tls-token");
+  Client client(options);
+  wf::GetJobRequest request;
+  request.set_id("j");
+  CallResult<wf::Job> result = client.GetJob(request);
+  ASSERT_TRUE(result.ok()) << result.status();
+  std::vector<RecordedCall> calls = server_.calls("GetJob");
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_THAT(Values(calls[0].metadata, "authorization"),
+              ElementsAre("Bearer tls-token"));
+  EXPECT_THAT(Values(calls[0].metadata, "x-wf-channel"), ElementsAre("v0-19"));
+  std::vector<std::string> agents = Values(calls[0].metadata, "user-agent");
+  ASSERT_THAT(agents, SizeIs(1));
+  EXPECT_TRUE(absl::StartsWith(agents[0], "workflows-cpp/0.1.0")) << agents[0];
+}
+
+TEST_F(ClientTlsTest, TokenIsFetchedOnEveryCall) {
+  ClientOptions options = SecureOptions();
+  options.auth = std::make_shared<CountingAuth>();
+  Client client(options);
+  ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  ASSERT_TRUE(client.Health().ok());
+  std::vector<RecordedCall> calls = server_.calls();
+  ASSERT_THAT(calls, SizeIs(2));
+  EXPECT_THAT(Values(calls[0].metadata, "authorization"),
+              ElementsAre("Bearer token-1"));
+  EXPECT_THAT(Values(calls[1].metadata, "authorization"),
+              ElementsAre("Bearer token-2"));
+}
+
+TEST_F(ClientTlsTest, MissingTokenFailsTheCallWithoutReachingTheServer) {
+  constexpr char kVar[] = "WORKFLOWS_TLS_TEST_NO_TOKEN";
+  unsetenv(kVar);
+  ClientOptions options = SecureOptions();
+  options.auth = std::make_shared<EnvironmentAuth>(kVar);
+  Client client(options);
+  absl::Status status = client.GetJob(wf::GetJobRequest()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr(kVar));
+  EXPECT_EQ(server_.count("GetJob"), 0);
+}
+
+TEST_F(ClientTlsTest, CaBundleFromTheEnvironment) {
+  std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/ca.pem");
+  std::ofstream(path) << ca_->ca_pem();
+  setenv("GRPC_CA_BUNDLE", path.c_str(), 1);
+  ClientOptions options = SecureOptions();
+  options.certificate.clear();
+  options.auth = std::make_shared<StaticTokenAuth>("t");
+  Client client(options);
+  EXPECT_EQ(*client.certificate(), ca_->ca_pem());
+  EXPECT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  unsetenv("GRPC_CA_BUNDLE");
+}
+
+TEST_F(ClientTlsTest, UntrustedServerIsUnavailable) {
+  ClientOptions options = SecureOptions();
+  options.certificate = ca_->untrusted_ca_pem();
+  options.auth = std::make_shared<StaticTokenAuth>("t");
+  Client client(options);
+  CallOptions call;
+  call.retry = RetryPolicy::None();
+  EXPECT_EQ(client.GetJob(wf::GetJobRequest(), call).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(server_.count(""), 0);
+}
+
+TEST(ClientInsecureTest, NoTokenOnPlaintextUnlessAsked) {
+  ScriptedServer server;
+  int port = server.Start("127.0.0.1:0");
+  ASSERT_GT(port, 0);
+  ClientOptions options;
+  options.host = "127.0.0.1";
+  options.port = port;
+  options.use_insecure_channel = true;
+  options.auth = std::make_shared<StaticTokenAuth>("plain");
+  {
+    Client client(options);
+    ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  }
+  options.send_token_on_insecure_channel = true;
+  {
+    Client client(options);
+    ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  }
+  std::vector<RecordedCall> calls = server.calls("GetJob");
+  ASSERT_THAT(calls, SizeIs(2));
+  EXPECT_THAT(Values(calls[0].metadata, "authorization"), IsEmpty());
+  EXPECT_THAT(Values(calls[0].metadata, "x-wf-channel"), ElementsAre("v0-19"));
+  EXPECT_THAT(Values(calls[1].metadata, "authorization"),
+              ElementsAre("Bearer plain"));
+}
+
+}  // namespace
+}  // namespace workflows
