@@ -14,6 +14,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "fake_server/certificates.h"
+#include "fake_server/fake_call_context.h"
 #include "fake_server/journal.h"
 #include "fake_server/script.h"
 #include "gmock/gmock.h"
@@ -917,7 +918,6 @@ TEST(FakeWorkflowsServerOptionsTest, MutualTlsRequiresAndRecordsClientCert) {
 
   FakeServerOptions options;
   options.transport = Transport::kTls;
-  options.address = "localhost:0";
   options.tls.cert_pem = server_pair->cert_pem;
   options.tls.key_pem = server_pair->key_pem;
   options.tls.client_ca_pem = ca->ca_pem();
@@ -993,6 +993,71 @@ TEST(FakeWorkflowsServerOptionsTest, InProcessStartAndStopIsFast) {
             << absl::FormatDuration(mean) << "\n";
   // The target is 5 ms; the bound is loose for sanitizers and busy machines.
   EXPECT_LT(mean, absl::Milliseconds(100));
+}
+
+// The same handler (the backend's GetWmtsUrlTemplate) in a bare grpc++
+// service, to measure what the fake's call path adds.
+class BareWorkflowService final : public dw::WorkflowAPI::Service {
+ public:
+  explicit BareWorkflowService(Backend* backend) : backend_(backend) {}
+  grpc::Status GetWmtsUrlTemplate(
+      grpc::ServerContext* context, const dw::Empty* request,
+      dw::WmtsUrlTemplateResponse* response) override {
+    FakeCallContext call(clock_);
+    return backend_->GetWmtsUrlTemplate(&call, *request, response);
+  }
+
+ private:
+  Backend* const backend_;
+  std::shared_ptr<Clock> clock_ = Clock::Real();
+};
+
+absl::Duration TimeCalls(dw::WorkflowAPI::Stub& stub, int n) {
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext context;
+    dw::WmtsUrlTemplateResponse response;
+    grpc::Status status =
+        stub.GetWmtsUrlTemplate(&context, dw::Empty(), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  return (absl::Now() - start) / n;
+}
+
+TEST(FakeWorkflowsServerOptionsTest, PassThroughOverheadVersusBareService) {
+  for (bool journal : {true, false}) {
+    FakeServerOptions options;
+    options.transport = Transport::kInProcess;
+    options.journal.enabled = journal;
+    auto server = FakeWorkflowsServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    BareWorkflowService bare_service(&(*server)->backend());
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&bare_service);
+    std::unique_ptr<grpc::Server> bare = builder.BuildAndStart();
+    auto fake_stub = dw::WorkflowAPI::NewStub((*server)->InProcessChannel());
+    auto bare_stub = dw::WorkflowAPI::NewStub(
+        bare->InProcessChannel(grpc::ChannelArguments()));
+    TimeCalls(*fake_stub, 200);  // Warm up both.
+    TimeCalls(*bare_stub, 200);
+    // The machine is shared: the fastest of several rounds is the figure
+    // least disturbed by other processes.
+    absl::Duration fake_time = absl::InfiniteDuration();
+    absl::Duration bare_time = absl::InfiniteDuration();
+    for (int round = 0; round < 10; ++round) {
+      fake_time = std::min(fake_time, TimeCalls(*fake_stub, 200));
+      bare_time = std::min(bare_time, TimeCalls(*bare_stub, 200));
+    }
+    const double ratio = absl::FDivDuration(fake_time, bare_time);
+    std::cout << "Unary pass-through, in-process, journal "
+              << (journal ? "on" : "off") << ": fake "
+              << absl::FormatDuration(fake_time) << ", bare grpc++ "
+              << absl::FormatDuration(bare_time) << ", ratio " << ratio << "\n";
+    // No bound on the ratio here: timing on a shared machine (and under
+    // sanitizers) is too noisy to fail a test on; bench/ owns the target.
+    EXPECT_EQ((*server)->journal().CountCalls("GetWmtsUrlTemplate"), 2200);
+    bare->Shutdown();
+  }
 }
 
 }  // namespace
