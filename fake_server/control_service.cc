@@ -218,9 +218,12 @@ grpc::Status ControlService::WaitForCalls(grpc::ServerContext* context,
   const std::string& name = (*method)->full_name;
   for (;;) {
     const absl::Duration left = end - absl::Now();
-    absl::Status waited = server->journal().WaitForCalls(
-        name, request->count(),
-        std::max(absl::ZeroDuration(), std::min(left, kWaitSlice)));
+    const absl::Duration slice =
+        std::max(absl::ZeroDuration(), std::min(left, kWaitSlice));
+    absl::Status waited =
+        request->in_flight()
+            ? server->journal().WaitForInFlight(name, request->count(), slice)
+            : server->journal().WaitForCalls(name, request->count(), slice);
     if (waited.ok()) return grpc::Status::OK;
     if (context->IsCancelled() || server->is_shut_down()) {
       return grpc::Status(grpc::StatusCode::CANCELLED,

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/clock.h"
@@ -243,6 +244,37 @@ TEST_F(ControlServiceTest, WaitForCallsReturnsOnceSeenAndTimesOutClearly) {
   EXPECT_EQ(
       stub_->WaitForCalls(&unknown_context, request, &response).error_code(),
       grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(ControlServiceTest, WaitForCallsInFlightSeesAHangingCall) {
+  ASSERT_TRUE(Load(R"pb(rules {
+                          method: "GetJob"
+                          behavior { hang: true }
+                        })pb")
+                  .ok());
+  grpc::ClientContext hung_context;
+  GetJobRequest hung_request;
+  hung_request.set_id("x");
+  Job hung_job;
+  grpc::Status hung_status;
+  absl::Notification hung_done;
+  jobs_->async()->GetJob(&hung_context, &hung_request, &hung_job,
+                         [&](grpc::Status status) {
+                           hung_status = status;
+                           hung_done.Notify();
+                         });
+  WaitForCallsRequest request;
+  request.set_method("GetJob");
+  request.set_count(1);
+  request.set_in_flight(true);
+  request.mutable_timeout()->set_seconds(10);
+  WaitForCallsResponse response;
+  grpc::ClientContext context;
+  grpc::Status arrived = stub_->WaitForCalls(&context, request, &response);
+  EXPECT_TRUE(arrived.ok()) << arrived.error_message();
+  hung_context.TryCancel();
+  hung_done.WaitForNotification();
+  EXPECT_EQ(hung_status.error_code(), grpc::StatusCode::CANCELLED);
 }
 
 TEST_F(ControlServiceTest, AdvanceClockNeedsASimulatedClock) {

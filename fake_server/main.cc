@@ -44,8 +44,11 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
-// In-flight calls get this long to end at shutdown before being cancelled.
-constexpr absl::Duration kShutdownGrace = absl::Seconds(2);
+// At shutdown, hung calls and open streams end at once (the fake's shutdown
+// signal); calls still running after this grace are cancelled. gRPC's
+// shutdown also waits out the grace whenever a client keeps an idle
+// connection open, so it is short: a fake's calls take microseconds.
+constexpr absl::Duration kShutdownGrace = absl::Milliseconds(100);
 
 void Fail(int code, absl::string_view message) {
   absl::FPrintF(stderr, "workflows_fake_server: %s\n", message);
