@@ -161,6 +161,36 @@ TEST(ScriptTest, NewestRuleWinsAndExhaustedRulesFallThrough) {
   EXPECT_THAT(names, ElementsAre("GetJob#1", "GetJob#1", "old"));
 }
 
+TEST(ScriptTest, CountersSurviveRescriptingOtherRules) {
+  Script script;
+  ASSERT_TRUE(script
+                  .AddRule(ParseRule(R"pb(
+                    method: "GetJob"
+                    fail_times: 2
+                    behavior_on_fail { fail { code: "UNAVAILABLE" } }
+                  )pb"))
+                  .ok());
+  const CallBuilder call(kGetJob);
+  EXPECT_EQ(Outcome(script.Decide(call.View())), "UNAVAILABLE");
+  ASSERT_TRUE(script.AddRule(ParseRule(R"pb(method: "CreateJob")pb")).ok());
+  AuthPolicy policy;
+  script.SetAuthPolicy(policy);
+  EXPECT_THAT(DecideN(script, call.View(), 2),
+              ElementsAre("UNAVAILABLE", "unset"));
+}
+
+TEST(ScriptTest, AcceptsBareMethodNamesInCalls) {
+  Script script;
+  ASSERT_TRUE(script
+                  .AddRule(ParseRule(R"pb(
+                    method: "GetJob"
+                    behavior { fail { code: "ABORTED" } }
+                  )pb"))
+                  .ok());
+  EXPECT_EQ(Outcome(script.Decide(CallBuilder("GetJob").View())), "ABORTED");
+  EXPECT_EQ(Outcome(script.Decide(CallBuilder("NoSuchMethod").View())), "pass");
+}
+
 TEST(ScriptTest, MatchesMetadataValuesAndAbsence) {
   Script script;
   ASSERT_TRUE(script
