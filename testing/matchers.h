@@ -50,23 +50,32 @@ auto ToStatus(const T& value) -> decltype(value.status(), absl::Status()) {
   return value.status();
 }
 
-inline absl::StatusCode ToCode(absl::StatusCode code) { return code; }
-inline absl::StatusCode ToCode(grpc::StatusCode code) {
-  return static_cast<absl::StatusCode>(code);
+// A code matcher from a code (absl or grpc) or from a matcher of codes.
+inline ::testing::Matcher<absl::StatusCode> ToCodeMatcher(
+    absl::StatusCode code) {
+  return ::testing::Eq(code);
+}
+inline ::testing::Matcher<absl::StatusCode> ToCodeMatcher(
+    grpc::StatusCode code) {
+  return ::testing::Eq(static_cast<absl::StatusCode>(code));
+}
+template <typename M>
+::testing::Matcher<absl::StatusCode> ToCodeMatcher(M matcher) {
+  return ::testing::SafeMatcherCast<absl::StatusCode>(matcher);
 }
 
 class StatusIsMatcher {
  public:
-  StatusIsMatcher(absl::StatusCode code,
+  StatusIsMatcher(::testing::Matcher<absl::StatusCode> code,
                   ::testing::Matcher<const std::string&> message)
-      : code_(code), message_(std::move(message)) {}
+      : code_(std::move(code)), message_(std::move(message)) {}
 
   template <typename T>
   bool MatchAndExplain(const T& value,
                        ::testing::MatchResultListener* listener) const {
     const absl::Status status = ToStatus(value);
     *listener << "whose status is " << status;
-    if (status.code() != code_) return false;
+    if (!code_.Matches(status.code())) return false;
     ::testing::StringMatchResultListener inner;
     const bool ok =
         message_.MatchAndExplain(std::string(status.message()), &inner);
@@ -74,18 +83,20 @@ class StatusIsMatcher {
     return ok;
   }
   void DescribeTo(std::ostream* os) const {
-    *os << "has status code " << absl::StatusCodeToString(code_)
-        << " and a message that ";
+    *os << "has a status code that ";
+    code_.DescribeTo(os);
+    *os << " and a message that ";
     message_.DescribeTo(os);
   }
   void DescribeNegationTo(std::ostream* os) const {
-    *os << "does not have status code " << absl::StatusCodeToString(code_)
-        << " or has a message that ";
+    *os << "has a status code that ";
+    code_.DescribeNegationTo(os);
+    *os << " or a message that ";
     message_.DescribeNegationTo(os);
   }
 
  private:
-  absl::StatusCode code_;
+  ::testing::Matcher<absl::StatusCode> code_;
   ::testing::Matcher<const std::string&> message_;
 };
 
@@ -334,17 +345,18 @@ class DeadlineNearMatcher {
 
 }  // namespace matchers_internal
 
-// Matches a status (or StatusOr, grpc::Status, CallResult) with `code` and,
-// optionally, a message matching `message` (a string or a string matcher).
+// Matches a status (or StatusOr, grpc::Status, CallResult) whose code is
+// `code` (absl::StatusCode, grpc::StatusCode, or a matcher such as `_`) and,
+// optionally, whose message matches `message` (a string or string matcher).
 template <typename Code>
 auto StatusIs(Code code) {
   return ::testing::MakePolymorphicMatcher(matchers_internal::StatusIsMatcher(
-      matchers_internal::ToCode(code), ::testing::_));
+      matchers_internal::ToCodeMatcher(code), ::testing::_));
 }
 template <typename Code, typename MessageMatcher>
 auto StatusIs(Code code, MessageMatcher message) {
   return ::testing::MakePolymorphicMatcher(matchers_internal::StatusIsMatcher(
-      matchers_internal::ToCode(code),
+      matchers_internal::ToCodeMatcher(code),
       ::testing::SafeMatcherCast<const std::string&>(
           ::testing::MatcherCast<std::string>(message))));
 }
