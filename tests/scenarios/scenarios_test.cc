@@ -229,25 +229,50 @@ TEST_F(ScenarioTest, SlowTimesOutAtOnceWithTheClientsDeadline) {
 }
 
 TEST_F(ScenarioTest, WatchInterruptedStillSeesTheJobSucceed) {
-  StartScenario("watch_interrupted");
+  // On a simulated clock the job stays QUEUED until the test moves time, so
+  // the first watch reliably sees QUEUED, then (after the advance) one more
+  // state before the scripted break.
+  StartScenario("watch_interrupted", {"--simulated_clock"});
   std::unique_ptr<Client> client = MakeClient();
   CallResult<wf::Job> job = client->CreateJob(NewJob());
   ASSERT_TRUE(job.ok()) << job.status();
   std::vector<wf::Job::Stage> seen;
   WaitOptions options;
   options.on_state = [&](const wf::Job::State& state) {
+    if (seen.empty()) {
+      grpc::ClientContext context;
+      fake::AdvanceClockRequest request;
+      request.mutable_duration()->set_seconds(3600);
+      fake::AdvanceClockResponse response;
+      grpc::Status advanced =
+          control_->AdvanceClock(&context, request, &response);
+      EXPECT_TRUE(advanced.ok()) << advanced.error_message();
+    }
     seen.push_back(state.stage());
   };
   absl::StatusOr<wf::Job::State> done =
       client->WaitForJob(job->id(), absl::Seconds(30), options);
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->stage(), wf::Job::SUCCEEDED);
+  EXPECT_EQ(seen.front(), wf::Job::QUEUED);
+  EXPECT_EQ(seen.back(), wf::Job::SUCCEEDED);
+  // The client may return on the SUCCEEDED message before the server ends
+  // the second stream; wait for the server's view.
+  {
+    grpc::ClientContext context;
+    fake::WaitForCallsRequest request;
+    request.set_method("WatchJob");
+    request.set_count(2);
+    request.mutable_timeout()->set_seconds(10);
+    fake::WaitForCallsResponse response;
+    grpc::Status waited = control_->WaitForCalls(&context, request, &response);
+    ASSERT_TRUE(waited.ok()) << waited.error_message();
+  }
   std::vector<RecordedCall> watches = Journal("WatchJob");
-  ASSERT_GE(watches.size(), 2u);
+  ASSERT_EQ(watches.size(), 2u);
   EXPECT_EQ(watches[0].status_code(), "UNAVAILABLE");
   EXPECT_EQ(watches[0].responses_size(), 2);
-  EXPECT_EQ(watches.back().status_code(), "OK");
-  EXPECT_EQ(seen.back(), wf::Job::SUCCEEDED);
+  EXPECT_EQ(watches[1].status_code(), "OK");
 }
 
 TEST_F(ScenarioTest, WarningsReachTheCaller) {
