@@ -143,7 +143,9 @@ Scenario LoadScenariosOrDie(const StandaloneConfig& config) {
       Fail(kExitUsage, absl::StrCat("--scenario=", path, ": ",
                                     scenario.status().message()));
     }
-    if (!scenario->name().empty()) names.push_back(scenario->name());
+    names.push_back(!scenario->name().empty()
+                        ? scenario->name()
+                        : path.substr(path.rfind('/') + 1));
     merged.MergeFrom(*scenario);
   }
   merged.set_name(absl::StrJoin(names, "+"));
