@@ -28,18 +28,18 @@ absl::Time DeadlineOf(const grpc::ServerContext& context) {
 
 void ShutdownSignal::Trigger() {
   absl::MutexLock lock(&mu_);
-  triggered_ = true;
+  triggered_.store(true, std::memory_order_release);
+  cv_.SignalAll();
 }
 
 bool ShutdownSignal::triggered() const {
-  absl::MutexLock lock(&mu_);
-  return triggered_;
+  return triggered_.load(std::memory_order_acquire);
 }
 
 bool ShutdownSignal::WaitFor(absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  mu_.AwaitWithTimeout(absl::Condition(&triggered_), timeout);
-  return triggered_;
+  if (!triggered()) cv_.WaitWithTimeout(&mu_, timeout);
+  return triggered();
 }
 
 ServerCallContext::ServerCallContext(grpc::ServerContext* context,

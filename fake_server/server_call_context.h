@@ -3,6 +3,7 @@
 
 #include <grpcpp/server_context.h>
 
+#include <atomic>
 #include <map>
 #include <string>
 
@@ -33,8 +34,11 @@ class ShutdownSignal {
   bool WaitFor(absl::Duration timeout) const;
 
  private:
+  // Read on every stream write and IsDone(), so lock-free; the mutex and
+  // condition variable only serve waiters.
+  std::atomic<bool> triggered_{false};
   mutable absl::Mutex mu_;
-  bool triggered_ ABSL_GUARDED_BY(mu_) = false;
+  mutable absl::CondVar cv_;
 };
 
 // ServerCallContext is the CallContext of one RPC served by the fake server,
