@@ -1,5 +1,7 @@
 #include "client/errors.h"
 
+#include <random>
+
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -121,6 +123,33 @@ TEST(FieldsTest, RoundTripAndRejectMalformed) {
   EXPECT_THAT(DecodeFields(EncodeFields(fields)), Optional(fields));
   for (absl::string_view bad : {"5:abc", ":", "x:1", "1", "-1:a"}) {
     EXPECT_EQ(DecodeFields(bad), std::nullopt) << bad;
+  }
+}
+
+// A fixed-seed smoke run of what the fuzzer will do: arbitrary bytes never
+// crash the parsers, and whatever parses is non-negative.
+TEST(ParsersTest, ArbitraryInputNeverCrashes) {
+  std::mt19937 engine(20261124);
+  std::uniform_int_distribution<int> byte(0, 255), length(0, 40);
+  for (int i = 0; i < 5000; ++i) {
+    std::string input(length(engine), '\0');
+    for (char& c : input) c = static_cast<char>(byte(engine));
+    if (i % 2 == 0 && !input.empty()) input[0] = '1' + i % 9;
+    if (auto d = ParseRetryAfter(input, kNow)) {
+      EXPECT_GE(*d, absl::ZeroDuration());
+    }
+    if (auto d = ParsePushbackMs(input)) {
+      EXPECT_GE(*d, absl::ZeroDuration());
+    }
+    (void)DecodeFields(input);
+    absl::Status status = absl::UnknownError("x");
+    status.SetPayload("type.googleapis.com/workflows.RetryAttempts",
+                      absl::Cord(input));
+    status.SetPayload("type.googleapis.com/workflows.TrailingMetadata",
+                      absl::Cord(input));
+    RetryAttempts(status);
+    TrailingMetadata(status);
+    ParseWarnings({{"x-wf-warnings", input}, {input, "v"}});
   }
 }
 
