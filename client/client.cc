@@ -445,7 +445,9 @@ absl::StatusOr<Client::CallPlan> Client::Plan(const std::string& method,
   const bool built_secure =
       options_.channel == nullptr && !options_.use_insecure_channel;
   plan.plain_token = options_.send_token_on_insecure_channel && !built_secure;
-  plan.call_token = built_secure;
+  plan.call_token =
+      !plan.plain_token && (built_secure || (options_.channel != nullptr &&
+                                             options_.channel_is_secure));
 
   absl::StatusOr<std::shared_ptr<Stubs>> stubs = GetStubs();
   if (!stubs.ok()) return stubs.status();

@@ -74,12 +74,14 @@ struct ClientOptions {
   // $GRPC_CA_BUNDLE, $SSL_CERT_FILE, $REQUESTS_CA_BUNDLE, $CURL_CA_BUNDLE,
   // else the system trust store.
   std::string certificate;
-  // A ready channel, used as is (host, port, TLS, auth and channel arguments
-  // are then ignored, except send_token_on_insecure_channel). To send the
-  // token over it, build it with grpc::CompositeChannelCredentials(tls,
-  // MakeCallCredentials(auth)): gRPC fails calls that carry call credentials
-  // over an insecure channel.
+  // A ready channel, used as is (host, port, TLS and channel arguments are
+  // then ignored). The token is sent over it only when channel_is_secure or
+  // send_token_on_insecure_channel says how.
   std::shared_ptr<grpc::Channel> channel;
+  // `channel` has transport security (TLS, or local credentials): send the
+  // token through per-call credentials on it. Leave false for insecure
+  // channels: gRPC fails calls that carry call credentials over them.
+  bool channel_is_secure = false;
   // Extra channel arguments (e.g. max message sizes, proxies).
   grpc::ChannelArguments channel_arguments;
   grpc_compression_algorithm compression = GRPC_COMPRESS_NONE;

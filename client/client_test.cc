@@ -841,6 +841,32 @@ TEST(ClientChannelTest, SecureFactoryIsObserved) {
               ElementsAre("Bearer t"));
 }
 
+TEST(ClientChannelTest, GivenSecureChannelCarriesTheToken) {
+  ScriptedServer server;
+  int port = server.Start(
+      "127.0.0.1:0", grpc::experimental::LocalServerCredentials(LOCAL_TCP));
+  ASSERT_GT(port, 0);
+  ClientOptions options;
+  options.channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                          grpc::experimental::LocalCredentials(LOCAL_TCP));
+  options.auth = std::make_shared<StaticTokenAuth>("local");
+  {
+    Client client(options);  // Not declared secure: no token.
+    ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  }
+  options.channel_is_secure = true;
+  {
+    Client client(options);
+    ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  }
+  std::vector<RecordedCall> calls = server.calls("GetJob");
+  ASSERT_THAT(calls, SizeIs(2));
+  EXPECT_THAT(Values(calls[0].metadata, "authorization"), IsEmpty());
+  EXPECT_THAT(Values(calls[1].metadata, "authorization"),
+              ElementsAre("Bearer local"));
+}
+
 TEST(ClientChannelTest, DefaultsAndEnvironment) {
   unsetenv("DESCARTESLABS_WORKFLOWS_HOST");
   unsetenv("DESCARTESLABS_WORKFLOWS_PORT");
