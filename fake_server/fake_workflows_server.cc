@@ -6,7 +6,7 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
-#include <type_traits>
+#include <optional>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "fake_server/certificates.h"
-#include "fake_server/in_memory_bridge.h"
+#include "fake_server/job_progression.h"
 
 namespace workflows {
 namespace fake {
@@ -103,47 +103,47 @@ std::shared_ptr<grpc::ServerCredentials> ServerCredentials(
   }
 }
 
-// scenario.proto's job plan message (formerly JobProgression).
-using JobPlanProto =
-    std::decay_t<decltype(std::declval<Scenario>().job_progression())>;
-
-absl::StatusOr<JobProgressionSpec> ToSpec(const JobPlanProto& proto) {
+// The backend's JobProgression for a scenario's JobPlan, validated.
+absl::StatusOr<JobProgression> ToJobProgression(const JobPlan& plan) {
   namespace dw = ::descarteslabs::workflows;
-  JobProgressionSpec spec;
-  if (proto.has_stage_duration()) {
-    spec.stage_duration = absl::Seconds(proto.stage_duration().seconds()) +
-                          absl::Nanoseconds(proto.stage_duration().nanos());
-    if (spec.stage_duration <= absl::ZeroDuration()) {
+  JobProgression progression;
+  if (plan.has_stage_duration()) {
+    progression.stage_duration =
+        absl::Seconds(plan.stage_duration().seconds()) +
+        absl::Nanoseconds(plan.stage_duration().nanos());
+    if (progression.stage_duration <= absl::ZeroDuration()) {
       return absl::InvalidArgumentError(
           "job_progression.stage_duration must be positive");
     }
   }
-  switch (proto.final_stage()) {
+  switch (plan.final_stage()) {
     case dw::Job::UNSPECIFIED:
     case dw::Job::SUCCEEDED:
-      return spec;
+      return progression;
     case dw::Job::FAILED:
       break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(
           "job_progression.final_stage must be SUCCEEDED or FAILED, not ",
-          dw::Job::Stage_Name(proto.final_stage())));
+          dw::Job::Stage_Name(plan.final_stage())));
   }
-  spec.fail_in_stage = proto.fail_at_stage() == dw::Job::UNSPECIFIED
-                           ? dw::Job::RUNNING
-                           : proto.fail_at_stage();
-  if (spec.fail_in_stage != dw::Job::QUEUED &&
-      spec.fail_in_stage != dw::Job::PREPARING &&
-      spec.fail_in_stage != dw::Job::RUNNING &&
-      spec.fail_in_stage != dw::Job::SAVING) {
+  progression.fail_in_stage = plan.fail_at_stage() == dw::Job::UNSPECIFIED
+                                  ? dw::Job::RUNNING
+                                  : plan.fail_at_stage();
+  if (progression.fail_in_stage != dw::Job::QUEUED &&
+      progression.fail_in_stage != dw::Job::PREPARING &&
+      progression.fail_in_stage != dw::Job::RUNNING &&
+      progression.fail_in_stage != dw::Job::SAVING) {
     return absl::InvalidArgumentError(absl::StrCat(
         "job_progression.fail_at_stage must be QUEUED, PREPARING, RUNNING or "
         "SAVING, not ",
-        dw::Job::Stage_Name(proto.fail_at_stage())));
+        dw::Job::Stage_Name(plan.fail_at_stage())));
   }
-  spec.error_code = proto.error_code();
-  spec.error_message = proto.error_message();
-  return spec;
+  progression.error_code = plan.error_code();
+  if (!plan.error_message().empty()) {
+    progression.error_message = plan.error_message();
+  }
+  return progression;
 }
 
 }  // namespace
@@ -157,9 +157,11 @@ FakeWorkflowsServer::FakeWorkflowsServer(FakeServerOptions options)
   if (options.backend != nullptr) {
     backend_ = std::move(options.backend);
   } else {
-    InMemoryBackendHandle handle = MakeInMemoryBackend(clock_, health_);
-    backend_ = std::move(handle.backend);
-    in_memory_backend_ = handle.in_memory;
+    InMemoryBackend::Options in_memory;
+    in_memory.clock = clock_;
+    in_memory.health = health_;
+    in_memory_ = std::make_shared<InMemoryBackend>(std::move(in_memory));
+    backend_ = in_memory_;
     if (options.wrap_backend) backend_ = options.wrap_backend(backend_);
   }
   core_.backend = backend_.get();
@@ -282,33 +284,34 @@ absl::Status FakeWorkflowsServer::LoadScenario(const Scenario& scenario) {
     }
     health.emplace_back(entry.service(), status);
   }
-  BackendSeed seed;
-  seed.workflows.assign(scenario.seed().workflows().begin(),
-                        scenario.seed().workflows().end());
-  seed.jobs.assign(scenario.seed().jobs().begin(),
-                   scenario.seed().jobs().end());
+  std::optional<JobProgression> progression;
   if (scenario.has_job_progression()) {
-    absl::StatusOr<JobProgressionSpec> spec =
-        ToSpec(scenario.job_progression());
-    if (!spec.ok()) {
+    absl::StatusOr<JobProgression> converted =
+        ToJobProgression(scenario.job_progression());
+    if (!converted.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": ", spec.status().message()));
+          absl::StrCat(where, ": ", converted.status().message()));
     }
-    seed.progression = *std::move(spec);
+    progression = *std::move(converted);
   }
-  const bool touches_backend = !seed.workflows.empty() || !seed.jobs.empty() ||
-                               seed.progression.has_value();
+  const bool touches_backend = scenario.seed().workflows_size() > 0 ||
+                               scenario.seed().jobs_size() > 0 ||
+                               progression.has_value();
   if (touches_backend) {
-    if (in_memory_backend_ == nullptr) {
+    if (in_memory_ == nullptr) {
       return absl::FailedPreconditionError(absl::StrCat(
           where,
           ": seed and job_progression need the in-memory backend, but this "
           "server has a custom backend"));
     }
-    absl::Status valid = ValidateSeed(seed);
-    if (!valid.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": ", valid.message()));
+    // A scratch backend accepts exactly what the real one will.
+    InMemoryBackend scratch;
+    for (int i = 0; i < scenario.seed().workflows_size(); ++i) {
+      absl::Status valid = scratch.PutWorkflow(scenario.seed().workflows(i));
+      if (!valid.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": seed.workflows[", i, "]: ", valid.message()));
+      }
     }
   }
   // Script::Load is itself all or nothing, and is the last step that can
@@ -322,8 +325,14 @@ absl::Status FakeWorkflowsServer::LoadScenario(const Scenario& scenario) {
     health_->SetStatus(service, status);
   }
   if (touches_backend) {
-    absl::Status applied = ApplySeed(in_memory_backend_, seed);
-    if (!applied.ok()) return applied;  // Unreachable after ValidateSeed.
+    for (const auto& workflow : scenario.seed().workflows()) {
+      // Validated above.
+      in_memory_->PutWorkflow(workflow).IgnoreError();
+    }
+    if (progression.has_value()) {
+      in_memory_->SetDefaultJobProgression(*std::move(progression));
+    }
+    for (const auto& job : scenario.seed().jobs()) in_memory_->PutJob(job);
   }
   return absl::OkStatus();
 }
@@ -331,7 +340,7 @@ absl::Status FakeWorkflowsServer::LoadScenario(const Scenario& scenario) {
 void FakeWorkflowsServer::Reset() {
   script_.Clear();
   journal_.Clear();
-  if (in_memory_backend_ != nullptr) ResetInMemoryBackend(in_memory_backend_);
+  if (in_memory_ != nullptr) in_memory_->Reset();
   health_->Reset();
 }
 
@@ -350,7 +359,7 @@ void FakeWorkflowsServer::Shutdown(absl::Duration grace) {
   // handlers already returning instead of waiting out `grace`.
   shutdown_signal_.Trigger();
   health_->Shutdown();
-  if (in_memory_backend_ != nullptr) WakeInMemoryBackend(in_memory_backend_);
+  if (in_memory_ != nullptr) in_memory_->WakeAll();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() +
                       absl::ToChronoMilliseconds(grace));

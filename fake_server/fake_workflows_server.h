@@ -20,6 +20,7 @@
 #include "client/clock.h"
 #include "fake_server/backend.h"
 #include "fake_server/health_state.h"
+#include "fake_server/in_memory_backend.h"
 #include "fake_server/journal.h"
 #include "fake_server/scenario.pb.h"
 #include "fake_server/script.h"
@@ -28,10 +29,6 @@
 
 namespace workflows {
 namespace fake {
-
-// Include "fake_server/in_memory_backend.h" to use it; see in_memory_bridge.h
-// for why this header does not.
-class InMemoryBackend;
 
 // How clients reach a FakeWorkflowsServer.
 enum class Transport {
@@ -150,7 +147,7 @@ class FakeWorkflowsServer {
   HealthState& health() { return *health_; }
   Backend& backend() { return *backend_; }
   // The default backend; nullptr when FakeServerOptions::backend was set.
-  InMemoryBackend* in_memory_backend() { return in_memory_backend_; }
+  InMemoryBackend* in_memory_backend() { return in_memory_.get(); }
   Clock& clock() { return *clock_; }
 
   // Applies a scenario: rules and auth policy (replacing the script's),
@@ -181,7 +178,8 @@ class FakeWorkflowsServer {
   const std::shared_ptr<Clock> clock_;
   const std::shared_ptr<HealthState> health_;
   std::shared_ptr<Backend> backend_;
-  InMemoryBackend* in_memory_backend_ = nullptr;
+  // The default backend (also when `wrap_backend` decorates it).
+  std::shared_ptr<InMemoryBackend> in_memory_;
   Script script_;
   Journal journal_;
   ShutdownSignal shutdown_signal_;
