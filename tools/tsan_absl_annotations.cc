@@ -24,6 +24,7 @@
 //     acquire on it, and the inline HasBeenNotified() is an instrumented
 //     acquire-load of that same atomic, so it syncs too.
 //   - ~Mutex: __tsan_mutex_destroy, so reused memory starts a fresh mutex.
+//   - BlockingCounter: DecrementCount() releases, Wait() acquires.
 // The inline header wrappers (MutexLock, ReaderMutexLock, WriterMutexLock,
 // MutexLockMaybe, ~ReleasableMutexLock, Writer*) call the wrapped out-of-line
 // functions; ReleasableMutexLock::Release() is out-of-line and wrapped.
@@ -50,6 +51,7 @@ extern "C" int WorkflowsTsanAbslAnnotationsLinked() {
 #include <vector>
 
 #include "absl/base/options.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/time/time.h"
 
 #define WORKFLOWS_TSAN_STR2(x) #x
@@ -62,6 +64,7 @@ static_assert(std::string_view(WORKFLOWS_TSAN_STR(
 
 namespace {
 
+using absl::BlockingCounter;
 using absl::Condition;
 using absl::CondVar;
 using absl::Duration;
@@ -392,6 +395,26 @@ bool WRAP(
       n, deadline);
   if (notified) __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*n)));
   return notified;
+}
+
+// ---- absl::BlockingCounter ------------------------------------------------
+// Each DecrementCount() publishes what its thread did before; Wait() sees it
+// all. (The `true` return of the last DecrementCount() gets no acquire: the
+// waiter may already have destroyed the counter by then. absl::Barrier is not
+// wrapped for the same reason: the thread whose Block() returns true deletes
+// it while the others are still returning.)
+bool REAL(_ZN4absl7debian315BlockingCounter14DecrementCountEv)(
+    BlockingCounter*);
+bool WRAP(_ZN4absl7debian315BlockingCounter14DecrementCountEv)(
+    BlockingCounter* counter) {
+  __tsan_release(counter);
+  return REAL(_ZN4absl7debian315BlockingCounter14DecrementCountEv)(counter);
+}
+
+void REAL(_ZN4absl7debian315BlockingCounter4WaitEv)(BlockingCounter*);
+void WRAP(_ZN4absl7debian315BlockingCounter4WaitEv)(BlockingCounter* counter) {
+  REAL(_ZN4absl7debian315BlockingCounter4WaitEv)(counter);
+  __tsan_acquire(counter);
 }
 
 }  // extern "C"

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -304,6 +305,23 @@ TEST(TsanAbslAnnotationsTest, HasBeenNotifiedPublishesData) {
   EXPECT_EQ(payload.size(), kIterations);
   EXPECT_EQ(payload[kIterations - 1], (kIterations - 1) * (kIterations - 1));
   producer.join();
+}
+
+TEST(TsanAbslAnnotationsTest, BlockingCounterPublishesWork) {
+  std::vector<std::string> results(kThreads);  // Slot t written by thread t.
+  absl::BlockingCounter done(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      results[t] = "result " + std::to_string(t);
+      done.DecrementCount();
+    });
+  }
+  done.Wait();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_EQ(results[t], "result " + std::to_string(t));
+  }
+  for (auto& thread : threads) thread.join();
 }
 
 // Memory that held one mutex can hold another (destroy resets TSan's state).
