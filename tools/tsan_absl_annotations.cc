@@ -29,8 +29,12 @@
 // MutexLockMaybe, ~ReleasableMutexLock, Writer*) call the wrapped out-of-line
 // functions; ReleasableMutexLock::Release() is out-of-line and wrapped.
 // AssertHeld()/AssertNotHeld()/Signal() create no ordering and are not
-// wrapped. tools/tsan_absl_annotations_test.cc proves the edges are seen and
-// tools/tsan_canary proves an unguarded access next to them is still reported.
+// wrapped. Limit: TSan sees a mutex only through our objects' calls, so a
+// mutex locked by our code must be unlocked (or waited on) by our code too;
+// one locked/unlocked only inside Debian's libraries stays invisible.
+// tools/tsan_absl_annotations_test.cc proves the edges are seen, and
+// tools/tsan_absl_canary.cc that an unguarded access next to them is still
+// reported.
 #include "tools/tsan_absl_layout.h"
 
 // Lets tests check that --config=tsan really linked the shim in.
