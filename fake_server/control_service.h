@@ -47,7 +47,7 @@ class ControlService final : public FakeControl::Service {
   void Detach();
 
   // True if `peer` (grpc::ServerContext::peer()) is loopback, a Unix socket
-  // or in-process.
+  // or in-process ("unknown" in gRPC 1.51).
   static bool IsLocalPeer(absl::string_view peer);
 
   grpc::Status LoadScenario(grpc::ServerContext* context,

@@ -104,11 +104,22 @@ TEST(IsLocalPeerTest, AcceptsLoopbackUnixAndInProcessOnly) {
   EXPECT_TRUE(ControlService::IsLocalPeer("ipv6:[::ffff:127.0.0.1]:4000"));
   EXPECT_TRUE(ControlService::IsLocalPeer("unix:/tmp/socket"));
   EXPECT_TRUE(ControlService::IsLocalPeer("inproc"));
+  EXPECT_TRUE(ControlService::IsLocalPeer("unknown"));
   EXPECT_FALSE(ControlService::IsLocalPeer("ipv4:10.0.0.7:4000"));
   EXPECT_FALSE(ControlService::IsLocalPeer("ipv4:128.0.0.1:4000"));
   EXPECT_FALSE(ControlService::IsLocalPeer("ipv6:[2001:db8::1]:4000"));
   EXPECT_FALSE(ControlService::IsLocalPeer("ipv6:[::ffff:10.0.0.1]:4000"));
   EXPECT_FALSE(ControlService::IsLocalPeer(""));
+}
+
+TEST_F(ControlServiceTest, InProcessPeersAreLocal) {
+  auto in_process = FakeControl::NewStub(control_server_->InProcessChannel({}));
+  grpc::ClientContext context;
+  ClearJournalResponse response;
+  grpc::Status status =
+      in_process->ClearJournal(&context, ClearJournalRequest(), &response);
+  EXPECT_TRUE(status.ok()) << status.error_code() << ": "
+                           << status.error_message();
 }
 
 TEST_F(ControlServiceTest, LoadScenarioScriptsTheServer) {
