@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Builds the benchmarks with -c opt, runs them all (subjects interleaved at
+# random, repeated, medians) and prints a markdown table of fake vs bare
+# grpc++. The last line is `worst_overhead_ratio=<x>`: the largest fake/bare
+# time ratio among the unary and load comparisons.
+#
+#   bench/run.sh                       # 5 repetitions
+#   BENCH_REPETITIONS=9 bench/run.sh   # steadier on a busy machine
+#   BAZEL_OUTPUT_BASE=/tmp/bazel-me bench/run.sh
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+repetitions="${BENCH_REPETITIONS:-5}"
+min_time="${BENCH_MIN_TIME:-0.2}"
+bazel_cmd=(bazel)
+if [[ -n "${BAZEL_OUTPUT_BASE:-}" ]]; then
+  bazel_cmd+=("--output_base=${BAZEL_OUTPUT_BASE}")
+fi
+
+"${bazel_cmd[@]}" build -c opt //bench:workflows_bench >&2
+bin_dir="$("${bazel_cmd[@]}" info -c opt bazel-bin 2>/dev/null)"
+out="$(mktemp /tmp/workflows_bench.XXXXXX.json)"
+trap 'rm -f "${out}"' EXIT
+
+"${bin_dir}/bench/workflows_bench" \
+  --benchmark_repetitions="${repetitions}" \
+  --benchmark_enable_random_interleaving=true \
+  --benchmark_report_aggregates_only=true \
+  --benchmark_min_time="${min_time}" \
+  --benchmark_format=json \
+  --benchmark_out="${out}" --benchmark_out_format=json >/dev/null
+
+/usr/bin/python3 - "${out}" <<'PY'
+import json
+import sys
+
+with open(sys.argv[1]) as f:
+    data = json.load(f)
+
+TO_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
+medians = {}
+errors = []
+for b in data["benchmarks"]:
+    if b.get("error_occurred"):
+        errors.append("%s: %s" % (b["name"], b.get("error_message", "")))
+        continue
+    if b.get("run_type") != "aggregate" or b.get("aggregate_name") != "median":
+        continue
+    name = b["run_name"]
+    for suffix in ("/real_time", "/iterations:1"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    b["real_us"] = b["real_time"] * TO_US[b["time_unit"]]
+    medians[name] = b
+
+for e in errors:
+    print("ERROR " + e, file=sys.stderr)
+
+
+def get(name, key):
+    b = medians.get(name)
+    if b is None or key not in b:
+        return None
+    return float(b[key])
+
+
+rows = []
+worst = 0.0
+
+
+def fmt(x, digits):
+    return "n/a" if x is None else ("%.*f" % (digits, x))
+
+
+def row(subject, base, fake, ratio, digits=1, counts_toward_worst=False):
+    global worst
+    rows.append((subject, fmt(base, digits), fmt(fake, digits),
+                 "n/a" if ratio is None else "%.3f" % ratio))
+    if counts_toward_worst and ratio is not None:
+        worst = max(worst, ratio)
+
+
+def time_row(subject, base, fake, worst_row=False, digits=1):
+    b = get(base, "real_us")
+    f = get(fake, "real_us")
+    ratio = f / b if b and f else None
+    row(subject + " (us/call)" if worst_row else subject + " (us)", b, f,
+        ratio, digits, worst_row)
+
+
+time_row("unary GetJob, in-process, pass-through",
+         "BM_Unary/inproc/bare", "BM_Unary/inproc/fake", True)
+time_row("unary GetJob, in-process, scripted reply",
+         "BM_Unary/inproc/bare", "BM_Unary/inproc/fake_scripted", True)
+time_row("unary GetJob, in-process, gMock backend (fall-through)",
+         "BM_Unary/inproc/bare", "BM_Unary/inproc/fake_gmock", True)
+time_row("unary GetJob, loopback TCP, pass-through",
+         "BM_Unary/tcp/bare", "BM_Unary/tcp/fake", True)
+time_row("unary GetJob, TLS, pass-through",
+         "BM_Unary/tls/bare", "BM_Unary/tls/fake", True)
+
+for net, label in (("inproc", "in-process"), ("tcp", "loopback TCP")):
+    b = get("BM_Load/%s/bare" % net, "items_per_second")
+    f = get("BM_Load/%s/fake" % net, "items_per_second")
+    ratio = b / f if b and f else None  # time ratio = bare_qps / fake_qps
+    row("load, 32 client threads, %s (QPS; ratio = bare/fake)" % label,
+        b, f, ratio, 0, True)
+
+b = get("BM_WatchJob/inproc/bare", "items_per_second")
+f = get("BM_WatchJob/inproc/fake", "items_per_second")
+row("WatchJob stream of 1000 states, in-process (msg/s; ratio = bare/fake)",
+    b, f, b / f if b and f else None, 0)
+time_row("server start + stop, in-process", "BM_StartStop/inproc/bare",
+         "BM_StartStop/inproc/fake")
+time_row("fixture: start, connect, 1 RPC, teardown (WorkflowsTest)",
+         "BM_Fixture/inproc/bare", "BM_Fixture/inproc/fake")
+b = get("BM_IdleServerRss/inproc/bare", "rss_kib_per_server")
+f = get("BM_IdleServerRss/inproc/fake", "rss_kib_per_server")
+row("idle server RSS, in-process, of 100 servers (KiB/server)", b, f,
+    f / b if b and f and b > 0 else None)
+b = get("BM_Journal10k/inproc/disabled", "rss_kib_per_10k")
+f = get("BM_Journal10k/inproc/enabled", "rss_kib_per_10k")
+row("RSS growth per 10,000 calls, journal off vs on (KiB)", b, f,
+    f / b if b and f and b > 0 else None)
+f = get("BM_Journal10k/inproc/enabled", "journal_bytes_per_call")
+row("journal bytes per recorded call (SpaceUsedLong)", None, f, None)
+c = get("BM_Journal10k/inproc/capped1000", "retained_calls")
+d = get("BM_Journal10k/inproc/capped1000", "dropped_calls")
+row("journal max_calls=1000 after 10,000 calls: retained / dropped", c, d,
+    None, 0)
+
+print("| subject | baseline (bare grpc++) | fake | ratio |")
+print("|---|---:|---:|---:|")
+for r in rows:
+    print("| %s | %s | %s | %s |" % r)
+print()
+print("worst_overhead_ratio=%.3f" % worst)
+PY

@@ -1,0 +1,488 @@
+// Benchmarks of the fake Workflows server and test kit against a bare grpc++
+// service with the same handler on the same transport (bench/bare_server.h).
+// Run them through bench/run.sh, which interleaves subjects, repeats them and
+// prints fake/bare ratios. Names are "BM_<Subject>/<transport>/<side>".
+
+#include <benchmark/benchmark.h>
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "bench/bare_server.h"
+#include "fake_server/certificates.h"
+#include "fake_server/fake_workflows_server.h"
+#include "fake_server/in_memory_backend.h"
+#include "gmock/gmock.h"
+#include "proto/job.grpc.pb.h"
+#include "testing/mock_workflows_backend.h"
+#include "testing/workflows_test.h"
+
+namespace workflows {
+namespace bench {
+namespace {
+
+namespace dw = descarteslabs::workflows;
+using fake::FakeServerOptions;
+using fake::FakeWorkflowsServer;
+using fake::Transport;
+
+enum Side { kBare, kFake, kFakeScripted, kFakeGmock };
+enum Net { kInProcess, kTcp, kTls };
+
+constexpr int kWatchMessages = 1000;
+constexpr int kLoadThreads = 32;
+constexpr int kLoadCallsPerThread = 100;
+
+dw::Job SampleJob() {
+  dw::Job job;
+  job.set_serialized_graft("{\"x\": [\"code\", 1]}");
+  job.set_channel("v0-20");
+  job.set_client_version("0.0.0");
+  job.set_user("user-1");
+  job.set_org("org-1");
+  (*job.mutable_arguments())["x"] = "1";
+  return job;
+}
+
+std::vector<dw::Job::State> WatchStates() {
+  std::vector<dw::Job::State> states;
+  for (int i = 0; i < kWatchMessages; ++i) {
+    dw::Job::State state;
+    state.set_stage(i + 1 == kWatchMessages ? dw::Job::SUCCEEDED
+                                            : dw::Job::RUNNING);
+    state.mutable_tasks_progress()->mutable_finished()->set_value(i);
+    state.set_timestamp(1700000000000 + i);
+    states.push_back(state);
+  }
+  return states;
+}
+
+// One certificate authority for every TLS subject.
+const fake::CertificateAuthority& Ca() {
+  static const auto* ca = new fake::CertificateAuthority(
+      fake::CertificateAuthority::Create().value());
+  return *ca;
+}
+const fake::CertificateAndKey& ServerCert() {
+  static const auto* cert = [] {
+    fake::CertificateOptions options;
+    options.dns_names = {"localhost"};
+    options.ip_addresses = {"127.0.0.1"};
+    return new fake::CertificateAndKey(Ca().Issue(options).value());
+  }();
+  return *cert;
+}
+
+// A started server of either kind, a channel to it and a job to get.
+struct Env {
+  std::unique_ptr<BareServer> bare;
+  std::unique_ptr<FakeWorkflowsServer> fake;
+  std::shared_ptr<grpc::Channel> channel;
+  std::string job_id;
+};
+
+absl::StatusOr<Env> MakeEnv(Side side, Net net,
+                            fake::JournalOptions journal = {}) {
+  Env env;
+  if (side == kBare) {
+    BareServer::Options options;
+    options.tcp = net != kInProcess;
+    if (net == kTls) {
+      options.tls_cert_pem = ServerCert().cert_pem;
+      options.tls_key_pem = ServerCert().key_pem;
+    }
+    options.watch_states = WatchStates();
+    absl::StatusOr<std::unique_ptr<BareServer>> bare =
+        BareServer::Start(std::move(options));
+    if (!bare.ok()) return bare.status();
+    env.bare = *std::move(bare);
+    env.job_id = env.bare->backend().PutJob(SampleJob());
+    if (net == kInProcess) {
+      env.channel = env.bare->InProcessChannel();
+    } else if (net == kTcp) {
+      env.channel = grpc::CreateChannel(env.bare->address(),
+                                        grpc::InsecureChannelCredentials());
+    } else {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = Ca().ca_pem();
+      grpc::ChannelArguments arguments;
+      arguments.SetSslTargetNameOverride("localhost");
+      env.channel = grpc::CreateCustomChannel(
+          env.bare->address(), grpc::SslCredentials(ssl), arguments);
+    }
+    return env;
+  }
+  FakeServerOptions options;
+  options.transport = net == kInProcess ? Transport::kInProcess
+                      : net == kTcp     ? Transport::kInsecureTcp
+                                        : Transport::kTls;
+  if (net == kTls) {
+    options.tls.cert_pem = ServerCert().cert_pem;
+    options.tls.key_pem = ServerCert().key_pem;
+  }
+  options.journal = journal;
+  if (side == kFakeGmock) {
+    // As WorkflowsTest does: a NiceMock falling through to the in-memory
+    // backend, no expectations set.
+    options.wrap_backend = [](std::shared_ptr<fake::Backend> in_memory) {
+      return std::make_shared<
+          ::testing::NiceMock<testing::MockWorkflowsBackend>>(
+          std::move(in_memory));
+    };
+  }
+  absl::StatusOr<std::unique_ptr<FakeWorkflowsServer>> fake =
+      FakeWorkflowsServer::Start(std::move(options));
+  if (!fake.ok()) return fake.status();
+  env.fake = *std::move(fake);
+  env.job_id = env.fake->in_memory_backend()->PutJob(SampleJob());
+  if (side == kFakeScripted) {
+    // A scripted reply: the script decides, the backend is never asked.
+    fake::Rule rule;
+    rule.set_method("GetJob");
+    dw::Job job = SampleJob();
+    job.set_id(env.job_id);
+    rule.mutable_behavior()->mutable_reply()->PackFrom(job);
+    absl::Status added = env.fake->script().AddRule(rule);
+    if (!added.ok()) return added;
+  }
+  // Every subject also streams the same WatchJob states, from the script.
+  fake::Rule watch;
+  watch.set_method("WatchJob");
+  for (const dw::Job::State& state : WatchStates()) {
+    watch.mutable_behavior()->mutable_stream()->add_messages()->PackFrom(state);
+  }
+  absl::Status added = env.fake->script().AddRule(watch);
+  if (!added.ok()) return added;
+  fake::ChannelOptions channel_options;
+  if (net == kTls) {
+    channel_options.root_pem = Ca().ca_pem();
+    channel_options.target_name_override = "localhost";
+  }
+  env.channel = env.fake->CreateChannel(channel_options);
+  return env;
+}
+
+bool GetJobOnce(dw::JobAPI::Stub& stub, const std::string& id,
+                std::string* error) {
+  grpc::ClientContext context;
+  dw::GetJobRequest request;
+  request.set_id(id);
+  dw::Job job;
+  grpc::Status status = stub.GetJob(&context, request, &job);
+  if (!status.ok() || job.id() != id) {
+    *error = absl::StrCat("GetJob: ", status.error_message(), " id=", job.id());
+    return false;
+  }
+  return true;
+}
+
+// --- Unary GetJob, one client thread. ---
+void BM_Unary(benchmark::State& state, Side side, Net net) {
+  absl::StatusOr<Env> env = MakeEnv(side, net);
+  if (!env.ok()) {
+    state.SkipWithError(env.status().ToString().c_str());
+    return;
+  }
+  auto stub = dw::JobAPI::NewStub(env->channel);
+  std::string error;
+  if (!GetJobOnce(*stub, env->job_id, &error)) {  // connect, warm up
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  for (auto _ : state) {
+    if (!GetJobOnce(*stub, env->job_id, &error)) {
+      state.SkipWithError(error.c_str());
+      break;
+    }
+  }
+}
+
+// --- Load: 32 client threads on one channel; items/s is QPS. ---
+void BM_Load(benchmark::State& state, Side side, Net net) {
+  absl::StatusOr<Env> env = MakeEnv(side, net);
+  if (!env.ok()) {
+    state.SkipWithError(env.status().ToString().c_str());
+    return;
+  }
+  auto stub = dw::JobAPI::NewStub(env->channel);
+  std::string error;
+  if (!GetJobOnce(*stub, env->job_id, &error)) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  std::atomic<int64_t> failures{0};
+  for (auto _ : state) {
+    std::vector<std::thread> threads;
+    threads.reserve(kLoadThreads);
+    for (int t = 0; t < kLoadThreads; ++t) {
+      threads.emplace_back([&] {
+        std::string thread_error;
+        for (int i = 0; i < kLoadCallsPerThread; ++i) {
+          if (!GetJobOnce(*stub, env->job_id, &thread_error)) ++failures;
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+  }
+  if (failures > 0) state.SkipWithError("load calls failed");
+  state.SetItemsProcessed(state.iterations() * kLoadThreads *
+                          kLoadCallsPerThread);
+}
+
+// --- WatchJob: one stream of kWatchMessages states; items/s is msg/s. ---
+void BM_WatchJob(benchmark::State& state, Side side) {
+  absl::StatusOr<Env> env = MakeEnv(side, kInProcess);
+  if (!env.ok()) {
+    state.SkipWithError(env.status().ToString().c_str());
+    return;
+  }
+  auto stub = dw::JobAPI::NewStub(env->channel);
+  for (auto _ : state) {
+    grpc::ClientContext context;
+    dw::WatchJobRequest request;
+    request.set_id(env->job_id);
+    auto reader = stub->WatchJob(&context, request);
+    dw::Job::State message;
+    int received = 0;
+    while (reader->Read(&message)) ++received;
+    grpc::Status status = reader->Finish();
+    if (!status.ok() || received != kWatchMessages) {
+      state.SkipWithError(absl::StrCat("WatchJob: ", status.error_message(),
+                                       " received ", received)
+                              .c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kWatchMessages);
+}
+
+// --- Server start + stop, in-process, no calls. ---
+void BM_StartStop(benchmark::State& state, Side side) {
+  for (auto _ : state) {
+    if (side == kBare) {
+      auto bare = BareServer::Start(BareServer::Options{});
+      if (!bare.ok()) {
+        state.SkipWithError("bare start failed");
+        break;
+      }
+      (*bare)->Shutdown();
+    } else {
+      FakeServerOptions options;
+      options.transport = Transport::kInProcess;
+      auto fake = FakeWorkflowsServer::Start(std::move(options));
+      if (!fake.ok()) {
+        state.SkipWithError(fake.status().ToString().c_str());
+        break;
+      }
+      (*fake)->Shutdown();
+    }
+  }
+}
+
+// WorkflowsTest driven by hand: SetUp, one call, TearDown, as gtest would.
+class FixtureProbe : public testing::WorkflowsTest {
+ public:
+  void TestBody() override {}
+  void Up() { SetUp(); }
+  void Down() { TearDown(); }
+};
+
+// --- Fixture: start, connect, one RPC, teardown. ---
+void BM_Fixture(benchmark::State& state, Side side) {
+  std::string error;
+  for (auto _ : state) {
+    if (side == kBare) {
+      auto bare = BareServer::Start(BareServer::Options{});
+      if (!bare.ok()) {
+        state.SkipWithError("bare start failed");
+        break;
+      }
+      const std::string id = (*bare)->backend().PutJob(SampleJob());
+      auto stub = dw::JobAPI::NewStub((*bare)->InProcessChannel());
+      if (!GetJobOnce(*stub, id, &error)) {
+        state.SkipWithError(error.c_str());
+        break;
+      }
+      stub.reset();
+      (*bare)->Shutdown();
+    } else {
+      FixtureProbe fixture;
+      fixture.Up();
+      const std::string id = fixture.in_memory().PutJob(SampleJob());
+      dw::GetJobRequest request;
+      request.set_id(id);
+      auto job = fixture.client().GetJob(request);
+      if (!job.ok() || job->id() != id) {
+        state.SkipWithError(job.status().ToString().c_str());
+        break;
+      }
+      fixture.Down();
+    }
+  }
+}
+
+int64_t VmRssKib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) {
+      int64_t kib = 0;
+      std::string digits;
+      for (char c : line) {
+        if (c >= '0' && c <= '9') digits.push_back(c);
+      }
+      if (absl::SimpleAtoi(digits, &kib)) return kib;
+    }
+  }
+  return -1;
+}
+
+// --- Memory: RSS of 100 idle in-process servers, per server. ---
+void BM_IdleServerRss(benchmark::State& state, Side side) {
+  constexpr int kServers = 100;
+  for (auto _ : state) {
+    std::vector<std::unique_ptr<BareServer>> bares;
+    std::vector<std::unique_ptr<FakeWorkflowsServer>> fakes;
+    const int64_t before = VmRssKib();
+    for (int i = 0; i < kServers; ++i) {
+      if (side == kBare) {
+        bares.push_back(BareServer::Start(BareServer::Options{}).value());
+      } else {
+        FakeServerOptions options;
+        options.transport = Transport::kInProcess;
+        fakes.push_back(FakeWorkflowsServer::Start(std::move(options)).value());
+      }
+    }
+    const int64_t after = VmRssKib();
+    state.counters["rss_kib_per_server"] =
+        static_cast<double>(after - before) / kServers;
+  }
+}
+
+// --- Memory: the journal after 10,000 GetJob calls. ---
+// `mode`: 0 journal disabled, 1 enabled (default cap), 2 enabled, cap 1000.
+void BM_Journal10k(benchmark::State& state, int mode) {
+  constexpr int kCalls = 10000;
+  for (auto _ : state) {
+    fake::JournalOptions journal;
+    journal.enabled = mode != 0;
+    if (mode == 2) journal.max_calls = 1000;
+    absl::StatusOr<Env> env = MakeEnv(kFake, kInProcess, journal);
+    if (!env.ok()) {
+      state.SkipWithError(env.status().ToString().c_str());
+      break;
+    }
+    auto stub = dw::JobAPI::NewStub(env->channel);
+    std::string error;
+    GetJobOnce(*stub, env->job_id, &error);
+    env->fake->journal().Clear();
+    const int64_t before = VmRssKib();
+    for (int i = 0; i < kCalls; ++i) {
+      if (!GetJobOnce(*stub, env->job_id, &error)) {
+        state.SkipWithError(error.c_str());
+        return;
+      }
+    }
+    const int64_t after = VmRssKib();
+    int64_t bytes = 0;
+    const std::vector<fake::RecordedCall> calls = env->fake->journal().Calls();
+    for (const fake::RecordedCall& call : calls) bytes += call.SpaceUsedLong();
+    state.counters["rss_kib_per_10k"] = static_cast<double>(after - before);
+    state.counters["journal_bytes_per_call"] =
+        static_cast<double>(bytes) / kCalls;
+    state.counters["retained_calls"] = static_cast<double>(calls.size());
+    state.counters["dropped_calls"] =
+        static_cast<double>(env->fake->journal().dropped_calls());
+  }
+}
+
+void Register() {
+  struct NetName {
+    Net net;
+    const char* name;
+  };
+  const NetName nets[] = {{kInProcess, "inproc"}, {kTcp, "tcp"}, {kTls, "tls"}};
+  for (const NetName& n : nets) {
+    benchmark::RegisterBenchmark(
+        absl::StrCat("BM_Unary/", n.name, "/bare").c_str(), BM_Unary, kBare,
+        n.net)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(
+        absl::StrCat("BM_Unary/", n.name, "/fake").c_str(), BM_Unary, kFake,
+        n.net)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("BM_Unary/inproc/fake_scripted", BM_Unary,
+                               kFakeScripted, kInProcess)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Unary/inproc/fake_gmock", BM_Unary,
+                               kFakeGmock, kInProcess)
+      ->UseRealTime();
+  for (const NetName& n : {nets[0], nets[1]}) {
+    benchmark::RegisterBenchmark(
+        absl::StrCat("BM_Load/", n.name, "/bare").c_str(), BM_Load, kBare,
+        n.net)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(
+        absl::StrCat("BM_Load/", n.name, "/fake").c_str(), BM_Load, kFake,
+        n.net)
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark("BM_WatchJob/inproc/bare", BM_WatchJob, kBare)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_WatchJob/inproc/fake", BM_WatchJob, kFake)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_StartStop/inproc/bare", BM_StartStop, kBare)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_StartStop/inproc/fake", BM_StartStop, kFake)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Fixture/inproc/bare", BM_Fixture, kBare)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Fixture/inproc/fake", BM_Fixture, kFake)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_IdleServerRss/inproc/bare", BM_IdleServerRss,
+                               kBare)
+      ->Iterations(1)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_IdleServerRss/inproc/fake", BM_IdleServerRss,
+                               kFake)
+      ->Iterations(1)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Journal10k/inproc/disabled", BM_Journal10k,
+                               0)
+      ->Iterations(1)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Journal10k/inproc/enabled", BM_Journal10k, 1)
+      ->Iterations(1)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Journal10k/inproc/capped1000", BM_Journal10k,
+                               2)
+      ->Iterations(1)
+      ->UseRealTime();
+}
+
+}  // namespace
+}  // namespace bench
+}  // namespace workflows
+
+int main(int argc, char** argv) {
+  workflows::bench::Register();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
