@@ -293,8 +293,11 @@ bool MetadataMatches(const CompiledRule& rule, const CallView& call) {
       call.metadata != nullptr ? *call.metadata : kEmpty;
   for (const auto& [key, value] : rule.metadata) {
     auto [begin, end] = metadata.equal_range(key);
+    // A named copy of the reference: C++17 lambdas cannot capture structured
+    // bindings (GCC allows it, clang rejects it).
+    const std::string& wanted = value;
     if (std::none_of(begin, end, [&](const auto& entry) {
-          return entry.second == value;
+          return entry.second == wanted;
         })) {
       return false;
     }
