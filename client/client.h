@@ -41,15 +41,12 @@
 #include "client/errors.h"
 #include "client/retry.h"
 #include "client/stream_reader.h"
+#include "client/version.h"  // WORKFLOWS_CLIENT_VERSION, from //:VERSION
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "proto/discover.grpc.pb.h"
 #include "proto/job.grpc.pb.h"
 #include "proto/workflow.grpc.pb.h"
 #include "proto/xyz.grpc.pb.h"
-
-#ifndef WORKFLOWS_CLIENT_VERSION
-#define WORKFLOWS_CLIENT_VERSION "0.0.0-dev"
-#endif
 
 namespace workflows {
 

@@ -67,6 +67,7 @@ ClientOptions WorkflowsTestBase::ClientOptionsForServer() {
       break;
     case fake::Transport::kLocal:
       options.channel = server_->CreateChannel();
+      options.channel_is_secure = true;  // local credentials carry tokens
       break;
     case fake::Transport::kTls:
       options.host = "localhost";
