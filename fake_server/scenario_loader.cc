@@ -166,6 +166,11 @@ void CheckJobProgression(const Scenario& scenario, const Locator& at,
     errors->push_back(absl::StrCat(label,
                                    "stage_duration: negative or "
                                    "malformed duration"));
+  } else if (p.has_stage_duration() && p.stage_duration().seconds() == 0 &&
+             p.stage_duration().nanos() == 0) {
+    // The server refuses zero too (a job would never be seen running).
+    errors->push_back(absl::StrCat(
+        label, "stage_duration: must be positive (leave it unset for 1 s)"));
   }
   if (p.final_stage() != Job::UNSPECIFIED &&
       p.final_stage() != Job::SUCCEEDED && p.final_stage() != Job::FAILED) {

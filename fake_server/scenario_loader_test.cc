@@ -213,6 +213,23 @@ TEST(ValidateScenarioTest, ChecksAuthTokens) {
               HasSubstr("auth: auth.valid_tokens[0]: empty or non-printable"));
 }
 
+// Found by //fuzz:scenario_fuzzer: the server refuses a zero stage_duration,
+// so validation must too (with the position, before anything changes).
+TEST(ValidateScenarioTest, ZeroStageDurationIsAnError) {
+  absl::StatusOr<Scenario> zero = ParseScenarioText(
+      "job_progression { stage_duration { seconds: 0 } }", "zero");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_THAT(Message(zero.status()),
+              HasSubstr("zero:1:1: job_progression.stage_duration: must be "
+                        "positive"));
+  EXPECT_TRUE(
+      ParseScenarioText("job_progression { stage_duration { nanos: 1 } }", "ns")
+          .ok());
+  EXPECT_TRUE(
+      ParseScenarioText("job_progression { final_stage: FAILED }", "unset")
+          .ok());
+}
+
 }  // namespace
 }  // namespace fake
 }  // namespace workflows
