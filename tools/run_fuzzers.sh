@@ -48,12 +48,16 @@ for fuzzer in "${fuzzers[@]}"; do
   mkdir -p "${corpus}" "${artifacts}"
   cp -R "fuzz/corpus/${fuzzer}/." "${corpus}/"
   echo "== ${fuzzer}: ${seconds} s on $(ls "${corpus}" | wc -l) seeds"
+  dict_args=()
+  if [[ -f "fuzz/${fuzzer}.dict" ]]; then
+    dict_args=("-dict=${workspace}/fuzz/${fuzzer}.dict")
+  fi
   status=0
   # detect_leaks stays on: a leak per input is a bug too.
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}" \
     "${bin_dir}/fuzz/${fuzzer}" \
     -max_total_time="${seconds}" -rss_limit_mb=2048 -timeout=10 \
-    -print_final_stats=1 -artifact_prefix="${artifacts}" \
+    -print_final_stats=1 -artifact_prefix="${artifacts}" "${dict_args[@]}" \
     "${corpus}" >"${log}" 2>&1 || status=$?
   stats="$(grep -E '^#[0-9]+[[:space:]]+DONE' "${log}" | tail -1 || true)"
   execs="$(grep -E '^stat::number_of_executed_units' "${log}" | awk '{print $2}')"
