@@ -7,6 +7,7 @@
 #   bench/run.sh                       # 5 repetitions
 #   BENCH_REPETITIONS=9 bench/run.sh   # steadier on a busy machine
 #   BAZEL_OUTPUT_BASE=/tmp/bazel-me bench/run.sh
+#   BENCH_BINARY=path/to/workflows_bench bench/run.sh   # skip the build
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -17,12 +18,16 @@ if [[ -n "${BAZEL_OUTPUT_BASE:-}" ]]; then
   bazel_cmd+=("--output_base=${BAZEL_OUTPUT_BASE}")
 fi
 
-"${bazel_cmd[@]}" build -c opt //bench:workflows_bench >&2
-bin_dir="$("${bazel_cmd[@]}" info -c opt bazel-bin 2>/dev/null)"
+if [[ -n "${BENCH_BINARY:-}" ]]; then
+  bench_binary="${BENCH_BINARY}"  # already built, e.g. while bazel is busy
+else
+  "${bazel_cmd[@]}" build -c opt //bench:workflows_bench >&2
+  bench_binary="$("${bazel_cmd[@]}" info -c opt bazel-bin 2>/dev/null)/bench/workflows_bench"
+fi
 out="$(mktemp /tmp/workflows_bench.XXXXXX.json)"
 trap 'rm -f "${out}"' EXIT
 
-"${bin_dir}/bench/workflows_bench" \
+"${bench_binary}" \
   --benchmark_repetitions="${repetitions}" \
   --benchmark_enable_random_interleaving=true \
   --benchmark_report_aggregates_only=true \
@@ -94,6 +99,8 @@ time_row("unary GetJob, in-process, scripted reply",
          "BM_Unary/inproc/bare", "BM_Unary/inproc/fake_scripted", True)
 time_row("unary GetJob, in-process, gMock backend (fall-through)",
          "BM_Unary/inproc/bare", "BM_Unary/inproc/fake_gmock", True)
+time_row("unary GetJob, in-process, pass-through, journal disabled",
+         "BM_Unary/inproc/bare", "BM_Unary/inproc/fake_nojournal", True)
 time_row("unary GetJob, loopback TCP, pass-through",
          "BM_Unary/tcp/bare", "BM_Unary/tcp/fake", True)
 time_row("unary GetJob, TLS, pass-through",

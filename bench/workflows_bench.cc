@@ -39,7 +39,7 @@ using fake::FakeServerOptions;
 using fake::FakeWorkflowsServer;
 using fake::Transport;
 
-enum Side { kBare, kFake, kFakeScripted, kFakeGmock };
+enum Side { kBare, kFake, kFakeScripted, kFakeGmock, kFakeNoJournal };
 enum Net { kInProcess, kTcp, kTls };
 
 constexpr int kWatchMessages = 1000;
@@ -134,6 +134,7 @@ absl::StatusOr<Env> MakeEnv(Side side, Net net,
     options.tls.key_pem = ServerCert().key_pem;
   }
   options.journal = journal;
+  if (side == kFakeNoJournal) options.journal.enabled = false;
   if (side == kFakeGmock) {
     // As WorkflowsTest does: a NiceMock falling through to the in-memory
     // backend, no expectations set.
@@ -427,6 +428,9 @@ void Register() {
   }
   benchmark::RegisterBenchmark("BM_Unary/inproc/fake_scripted", BM_Unary,
                                kFakeScripted, kInProcess)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_Unary/inproc/fake_nojournal", BM_Unary,
+                               kFakeNoJournal, kInProcess)
       ->UseRealTime();
   benchmark::RegisterBenchmark("BM_Unary/inproc/fake_gmock", BM_Unary,
                                kFakeGmock, kInProcess)
