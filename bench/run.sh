@@ -113,6 +113,11 @@ for net, label in (("inproc", "in-process"), ("tcp", "loopback TCP")):
     row("load, 32 client threads, %s (QPS; ratio = bare/fake)" % label,
         b, f, ratio, 0, True)
 
+b = get("BM_Load/inproc/bare", "items_per_second")
+f = get("BM_Load/inproc/fake_nojournal", "items_per_second")
+row("load, 32 client threads, in-process, journal disabled (QPS; ratio = "
+    "bare/fake)", b, f, b / f if b and f else None, 0, True)
+
 b = get("BM_WatchJob/inproc/bare", "items_per_second")
 f = get("BM_WatchJob/inproc/fake", "items_per_second")
 row("WatchJob stream of 1000 states, in-process (msg/s; ratio = bare/fake)",

@@ -445,6 +445,9 @@ void Register() {
         n.net)
         ->UseRealTime();
   }
+  benchmark::RegisterBenchmark("BM_Load/inproc/fake_nojournal", BM_Load,
+                               kFakeNoJournal, kInProcess)
+      ->UseRealTime();
   benchmark::RegisterBenchmark("BM_WatchJob/inproc/bare", BM_WatchJob, kBare)
       ->UseRealTime();
   benchmark::RegisterBenchmark("BM_WatchJob/inproc/fake", BM_WatchJob, kFake)
