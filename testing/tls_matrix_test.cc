@@ -22,14 +22,6 @@
 #include "gtest/gtest.h"
 #include "testing/test_certificate_authority.h"
 
-// Debian's c-ares 1.18 leaks a few bytes per resolution of "localhost"
-// (its synthesised localhost answer), which the "trusted" case dials by name.
-// Scoped to libcares only: leaks in our code or gRPC are still reported.
-// LeakSanitizer reads this hook; without a sanitizer it is unused.
-extern "C" const char* __lsan_default_suppressions() {
-  return "leak:libcares.so\n";
-}
-
 namespace workflows::testing {
 namespace {
 
