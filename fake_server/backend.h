@@ -130,9 +130,9 @@ class Backend {
           response) = 0;
 
   // grpc.health.v1.Health
-  virtual grpc::Status Check(CallContext* call,
-                             const grpc::health::v1::HealthCheckRequest& request,
-                             grpc::health::v1::HealthCheckResponse* response) = 0;
+  virtual grpc::Status Check(
+      CallContext* call, const grpc::health::v1::HealthCheckRequest& request,
+      grpc::health::v1::HealthCheckResponse* response) = 0;
   virtual grpc::Status Watch(
       CallContext* call, const grpc::health::v1::HealthCheckRequest& request,
       ServerStream<grpc::health::v1::HealthCheckResponse>* stream) = 0;

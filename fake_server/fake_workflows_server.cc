@@ -210,10 +210,12 @@ absl::StatusOr<std::unique_ptr<FakeWorkflowsServer>> FakeWorkflowsServer::Start(
   if (listens) {
     builder.AddListeningPort(requested_address, credentials, &selected_port);
   }
+  const auto configure_builder = options.configure_builder;
   auto server = absl::WrapUnique(new FakeWorkflowsServer(std::move(options)));
   for (const auto& service : server->services_) {
     builder.RegisterService(service.get());
   }
+  if (configure_builder) configure_builder(builder);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || (listens && selected_port == 0)) {
     server->Shutdown(absl::ZeroDuration());

@@ -3,6 +3,7 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
 #include <grpcpp/support/channel_arguments.h>
 
 #include <cstdint>
@@ -71,6 +72,9 @@ struct FakeServerOptions {
   // that falls through to it. Ignored when `backend` is set.
   std::function<std::shared_ptr<Backend>(std::shared_ptr<Backend> in_memory)>
       wrap_backend;
+  // Called with the grpc::ServerBuilder just before the server starts, to
+  // register extra services (a control service, reflection) or interceptors.
+  std::function<void(grpc::ServerBuilder&)> configure_builder;
   // Drives the journal's timestamps and the default backend. Default:
   // Clock::Real().
   std::shared_ptr<Clock> clock;

@@ -30,7 +30,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/clock.h"
-#include "fake_server/builder_hook.h"
 #include "fake_server/call_logger.h"
 #include "fake_server/certificates.h"
 #include "fake_server/control_service.h"
@@ -192,7 +191,7 @@ int Run(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   ControlService control(
       {.allow_remote = config.allow_remote_control, .clock = simulated});
-  SetServerBuilderHook([&](grpc::ServerBuilder& builder) {
+  options.configure_builder = [&](grpc::ServerBuilder& builder) {
     builder.RegisterService(&control);
     if (config.log_calls) {
       std::vector<std::unique_ptr<
@@ -201,10 +200,9 @@ int Run(int argc, char** argv) {
       creators.push_back(std::make_unique<CallLoggerFactory>(stderr));
       builder.experimental().SetInterceptorCreators(std::move(creators));
     }
-  });
+  };
   absl::StatusOr<std::unique_ptr<FakeWorkflowsServer>> started =
       FakeWorkflowsServer::Start(std::move(options));
-  SetServerBuilderHook(nullptr);
   if (!started.ok()) {
     Fail(kExitUsage, absl::StrCat("--listen=", config.listen, ": ",
                                   started.status().message()));

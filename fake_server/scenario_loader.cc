@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "fake_server/in_memory_backend.h"
 #include "fake_server/script.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -193,6 +194,21 @@ void CheckJobProgression(const Scenario& scenario, const Locator& at,
   }
 }
 
+// Seeds are checked by loading them into a scratch in-memory backend, so
+// the loader and the server can never disagree about what is valid.
+void CheckSeed(const Scenario& scenario, const Locator& at,
+               std::vector<std::string>* errors) {
+  if (scenario.seed().workflows_size() == 0) return;
+  InMemoryBackend scratch;
+  for (int i = 0; i < scenario.seed().workflows_size(); ++i) {
+    absl::Status valid = scratch.PutWorkflow(scenario.seed().workflows(i));
+    if (!valid.ok()) {
+      errors->push_back(absl::StrCat(at.At("seed"), ": seed.workflows[", i,
+                                     "]: ", valid.message()));
+    }
+  }
+}
+
 void CheckAuth(const Scenario& scenario, const Locator& at,
                std::vector<std::string>* errors) {
   if (!scenario.has_auth()) return;
@@ -222,6 +238,7 @@ absl::Status Validate(const Scenario& scenario, const Locator& at) {
   CheckRules(scenario, at, &errors);
   CheckHealth(scenario, at, &errors);
   CheckJobProgression(scenario, at, &errors);
+  CheckSeed(scenario, at, &errors);
   CheckAuth(scenario, at, &errors);
   if (errors.empty()) return absl::OkStatus();
   if (errors.size() > kMaxErrors) {

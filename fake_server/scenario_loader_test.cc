@@ -230,6 +230,17 @@ TEST(ValidateScenarioTest, ZeroStageDurationIsAnError) {
           .ok());
 }
 
+TEST(ValidateScenarioTest, SeedWorkflowsAreCheckedWithTheirPosition) {
+  absl::StatusOr<Scenario> bad = ParseScenarioText(
+      "name: 'x'\nseed { workflows { title: 'no id' } }", "seed.textproto");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(
+      Message(bad.status()),
+      HasSubstr("seed.textproto:2:1: seed.workflows[0]: id is required"));
+  EXPECT_TRUE(
+      ParseScenarioText("seed { workflows { id: 'a@b.c:w' } }", "ok").ok());
+}
+
 }  // namespace
 }  // namespace fake
 }  // namespace workflows

@@ -70,16 +70,9 @@ void FuzzScenario(absl::string_view text) {
   FakeWorkflowsServer& server = Server();
   const absl::Status applied = server.LoadScenario(*scenario);
   server.Reset();
-  // Known gap, reported (fuzz finding 1): ValidateScenario does not check
-  // the contents of `seed` (e.g. workflow ids "email:name"); the in-memory
-  // backend refuses them when the server loads the scenario, as
-  // INVALID_ARGUMENT `scenario: seed.workflows[0]: ...` without a file
-  // position. Any other refusal breaks scenario_loader.h's promise.
-  // TODO(fuzz): drop the exception once ValidateScenario checks the seed.
-  const bool known_seed_gap =
-      applied.code() == absl::StatusCode::kInvalidArgument &&
-      absl::StrContains(applied.message(), ": seed.");
-  FUZZ_CHECK(applied.ok() || known_seed_gap,
+  // ValidateScenario checks seeds with the same backend the server uses
+  // (fuzz finding 1), so a scenario that validates must load.
+  FUZZ_CHECK(applied.ok(),
              "valid scenario is refused by the server: ", applied.ToString());
 
   // The printed form is what users get from tools that dump scenarios; it

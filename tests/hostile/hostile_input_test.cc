@@ -29,14 +29,6 @@
 #include "proto/workflow.grpc.pb.h"
 #include "tests/scenarios/server_process.h"
 
-// Debian's c-ares 1.18 leaks a few bytes per resolution of "localhost" (its
-// synthesised answer); TLS tests dial by name because the server certificate
-// names localhost. Scoped to libcares only: leaks in our code or gRPC are
-// still reported. Unused without a sanitizer.
-extern "C" const char* __lsan_default_suppressions() {
-  return "leak:libcares.so\n";
-}
-
 namespace workflows {
 namespace testing {
 namespace {
