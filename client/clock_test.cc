@@ -22,7 +22,8 @@ TEST(SimulatedClockTest, SleepAdvancesAndRecordsWithoutBlocking) {
 TEST(SimulatedClockTest, AdvanceNotifiesObserversButIsNotASleep) {
   SimulatedClock clock;
   std::vector<absl::Time> seen;
-  const int id = clock.AddObserver([&](absl::Time now) { seen.push_back(now); });
+  const int id =
+      clock.AddObserver([&](absl::Time now) { seen.push_back(now); });
   clock.AdvanceBy(absl::Seconds(1));
   clock.AdvanceBy(absl::Seconds(-5));  // Time never goes backwards.
   clock.RemoveObserver(id);
