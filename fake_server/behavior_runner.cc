@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "fake_server/journal.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/duration.pb.h"
 #include "proto/rpc_status.pb.h"
@@ -19,27 +20,9 @@ namespace workflows {
 namespace fake {
 namespace {
 
-// Indexed by grpc::StatusCode value.
-constexpr const char* kCodeNames[] = {
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-};
-constexpr int kCodeCount = sizeof(kCodeNames) / sizeof(kCodeNames[0]);
+// Codes 0 (OK) to 16 (UNAUTHENTICATED).
+constexpr int kCodeCount =
+    static_cast<int>(grpc::StatusCode::UNAUTHENTICATED) + 1;
 
 absl::Duration ToAbslDuration(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
@@ -204,12 +187,16 @@ absl::StatusOr<grpc::StatusCode> ParseStatusCode(absl::string_view code) {
   } else {
     const std::string upper = absl::AsciiStrToUpper(code);
     for (int i = 0; i < kCodeCount; ++i) {
-      if (upper == kCodeNames[i]) return static_cast<grpc::StatusCode>(i);
+      const auto candidate = static_cast<grpc::StatusCode>(i);
+      if (upper == StatusCodeName(candidate)) return candidate;
     }
   }
+  std::vector<std::string> names;
+  for (int i = 0; i < kCodeCount; ++i) {
+    names.push_back(StatusCodeName(static_cast<grpc::StatusCode>(i)));
+  }
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown status code \"", code, "\"; valid: ",
-      absl::StrJoin(std::begin(kCodeNames), std::end(kCodeNames), ", "),
+      "unknown status code \"", code, "\"; valid: ", absl::StrJoin(names, ", "),
       " or a number 0-16"));
 }
 
