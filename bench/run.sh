@@ -93,30 +93,40 @@ def time_row(subject, base, fake, worst_row=False, digits=1):
         ratio, digits, worst_row)
 
 
-time_row("unary GetJob, in-process, pass-through",
-         "BM_Unary/inproc/bare", "BM_Unary/inproc/fake", True)
-time_row("unary GetJob, in-process, scripted reply",
-         "BM_Unary/inproc/bare", "BM_Unary/inproc/fake_scripted", True)
-time_row("unary GetJob, in-process, gMock backend (fall-through)",
-         "BM_Unary/inproc/bare", "BM_Unary/inproc/fake_gmock", True)
-time_row("unary GetJob, in-process, pass-through, journal disabled",
-         "BM_Unary/inproc/bare", "BM_Unary/inproc/fake_nojournal", True)
-time_row("unary GetJob, loopback TCP, pass-through",
-         "BM_Unary/tcp/bare", "BM_Unary/tcp/fake", True)
-time_row("unary GetJob, TLS, pass-through",
-         "BM_Unary/tls/bare", "BM_Unary/tls/fake", True)
+# Unary and load are paired: bare and fake run in the same benchmark, batch
+# by batch, and `ratio` is fake time / bare time over the same moments
+# (median over repetitions).
+def paired_row(subject, name, load=False):
+    if load:
+        b = get(name, "bare_qps")
+        f = get(name, "fake_qps")
+        subject += " (QPS; ratio = bare/fake)"
+        digits = 0
+    else:
+        b = get(name, "bare_us_per_call")
+        f = get(name, "fake_us_per_call")
+        subject += " (us/call)"
+        digits = 1
+    row(subject, b, f, get(name, "ratio"), digits, True)
 
-for net, label in (("inproc", "in-process"), ("tcp", "loopback TCP")):
-    b = get("BM_Load/%s/bare" % net, "items_per_second")
-    f = get("BM_Load/%s/fake" % net, "items_per_second")
-    ratio = b / f if b and f else None  # time ratio = bare_qps / fake_qps
-    row("load, 32 client threads, %s (QPS; ratio = bare/fake)" % label,
-        b, f, ratio, 0, True)
 
-b = get("BM_Load/inproc/bare", "items_per_second")
-f = get("BM_Load/inproc/fake_nojournal", "items_per_second")
-row("load, 32 client threads, in-process, journal disabled (QPS; ratio = "
-    "bare/fake)", b, f, b / f if b and f else None, 0, True)
+paired_row("unary GetJob, in-process, pass-through",
+           "BM_UnaryPaired/inproc/fake")
+paired_row("unary GetJob, in-process, scripted reply",
+           "BM_UnaryPaired/inproc/fake_scripted")
+paired_row("unary GetJob, in-process, gMock backend (fall-through)",
+           "BM_UnaryPaired/inproc/fake_gmock")
+paired_row("unary GetJob, in-process, pass-through, journal disabled",
+           "BM_UnaryPaired/inproc/fake_nojournal")
+paired_row("unary GetJob, loopback TCP, pass-through",
+           "BM_UnaryPaired/tcp/fake")
+paired_row("unary GetJob, TLS, pass-through", "BM_UnaryPaired/tls/fake")
+paired_row("load, 32 client threads, in-process", "BM_LoadPaired/inproc/fake",
+           load=True)
+paired_row("load, 32 client threads, loopback TCP", "BM_LoadPaired/tcp/fake",
+           load=True)
+paired_row("load, 32 client threads, in-process, journal disabled",
+           "BM_LoadPaired/inproc/fake_nojournal", load=True)
 
 b = get("BM_WatchJob/inproc/bare", "items_per_second")
 f = get("BM_WatchJob/inproc/fake", "items_per_second")

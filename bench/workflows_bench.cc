@@ -7,8 +7,10 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -190,57 +192,120 @@ bool GetJobOnce(dw::JobAPI::Stub& stub, const std::string& id,
   return true;
 }
 
-// --- Unary GetJob, one client thread. ---
-void BM_Unary(benchmark::State& state, Side side, Net net) {
-  absl::StatusOr<Env> env = MakeEnv(side, net);
-  if (!env.ok()) {
-    state.SkipWithError(env.status().ToString().c_str());
-    return;
-  }
-  auto stub = dw::JobAPI::NewStub(env->channel);
-  std::string error;
-  if (!GetJobOnce(*stub, env->job_id, &error)) {  // connect, warm up
-    state.SkipWithError(error.c_str());
-    return;
-  }
-  for (auto _ : state) {
-    if (!GetJobOnce(*stub, env->job_id, &error)) {
-      state.SkipWithError(error.c_str());
-      break;
-    }
-  }
+// Paired measurement: the bare server and the fake run side by side in one
+// benchmark, and each iteration times a batch on one then a batch on the
+// other, alternating which goes first. Thread wake-up latency on a shared VM
+// drifts by tens of percent over seconds; pairing puts that drift on both
+// sides equally, so the ratio is about the servers and not the moment.
+struct PairedTimes {
+  int64_t bare_ns = 0;
+  int64_t fake_ns = 0;
+  int64_t calls_per_side = 0;
+};
+
+int64_t TimeNs(const std::function<void()>& batch) {
+  const auto start = std::chrono::steady_clock::now();
+  batch();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now() - start)
+      .count();
 }
 
-// --- Load: 32 client threads on one channel; items/s is QPS. ---
-void BM_Load(benchmark::State& state, Side side, Net net) {
-  absl::StatusOr<Env> env = MakeEnv(side, net);
-  if (!env.ok()) {
-    state.SkipWithError(env.status().ToString().c_str());
+// Runs `batch(env, stub)` on both sides per iteration and reports per-side
+// counters. `calls_per_batch` is how many RPCs one batch makes.
+template <typename Batch>
+void RunPaired(benchmark::State& state, Side side, Net net,
+               int64_t calls_per_batch, const Batch& batch) {
+  absl::StatusOr<Env> bare = MakeEnv(kBare, net);
+  absl::StatusOr<Env> fake = MakeEnv(side, net);
+  if (!bare.ok() || !fake.ok()) {
+    state.SkipWithError(
+        (bare.ok() ? fake.status() : bare.status()).ToString().c_str());
     return;
   }
-  auto stub = dw::JobAPI::NewStub(env->channel);
+  auto bare_stub = dw::JobAPI::NewStub(bare->channel);
+  auto fake_stub = dw::JobAPI::NewStub(fake->channel);
   std::string error;
-  if (!GetJobOnce(*stub, env->job_id, &error)) {
-    state.SkipWithError(error.c_str());
-    return;
-  }
-  std::atomic<int64_t> failures{0};
-  for (auto _ : state) {
-    std::vector<std::thread> threads;
-    threads.reserve(kLoadThreads);
-    for (int t = 0; t < kLoadThreads; ++t) {
-      threads.emplace_back([&] {
-        std::string thread_error;
-        for (int i = 0; i < kLoadCallsPerThread; ++i) {
-          if (!GetJobOnce(*stub, env->job_id, &thread_error)) ++failures;
-        }
-      });
+  // Connect and warm up both before timing anything.
+  for (int i = 0; i < 20; ++i) {
+    if (!GetJobOnce(*bare_stub, bare->job_id, &error) ||
+        !GetJobOnce(*fake_stub, fake->job_id, &error)) {
+      state.SkipWithError(error.c_str());
+      return;
     }
-    for (std::thread& thread : threads) thread.join();
   }
-  if (failures > 0) state.SkipWithError("load calls failed");
-  state.SetItemsProcessed(state.iterations() * kLoadThreads *
-                          kLoadCallsPerThread);
+  PairedTimes times;
+  bool bare_first = true;
+  bool failed = false;
+  for (auto _ : state) {
+    auto run_bare = [&] {
+      times.bare_ns +=
+          TimeNs([&] { failed |= !batch(*bare_stub, bare->job_id, &error); });
+    };
+    auto run_fake = [&] {
+      times.fake_ns +=
+          TimeNs([&] { failed |= !batch(*fake_stub, fake->job_id, &error); });
+    };
+    if (bare_first) {
+      run_bare();
+      run_fake();
+    } else {
+      run_fake();
+      run_bare();
+    }
+    bare_first = !bare_first;
+    times.calls_per_side += calls_per_batch;
+    if (failed) {
+      state.SkipWithError(error.c_str());
+      return;
+    }
+  }
+  const double calls = static_cast<double>(times.calls_per_side);
+  state.counters["bare_us_per_call"] = times.bare_ns / 1e3 / calls;
+  state.counters["fake_us_per_call"] = times.fake_ns / 1e3 / calls;
+  state.counters["bare_qps"] = calls / (times.bare_ns / 1e9);
+  state.counters["fake_qps"] = calls / (times.fake_ns / 1e9);
+  // Fake time over bare time; for load this is bare QPS over fake QPS.
+  state.counters["ratio"] =
+      static_cast<double>(times.fake_ns) / static_cast<double>(times.bare_ns);
+}
+
+// --- Unary GetJob, one client thread, batches of kUnaryBatch calls. ---
+constexpr int kUnaryBatch = 20;
+
+void BM_UnaryPaired(benchmark::State& state, Side side, Net net) {
+  RunPaired(
+      state, side, net, kUnaryBatch,
+      [](dw::JobAPI::Stub& stub, const std::string& id, std::string* error) {
+        for (int i = 0; i < kUnaryBatch; ++i) {
+          if (!GetJobOnce(stub, id, error)) return false;
+        }
+        return true;
+      });
+}
+
+// --- Load: bursts of 32 client threads on one channel. ---
+void BM_LoadPaired(benchmark::State& state, Side side, Net net) {
+  RunPaired(
+      state, side, net, kLoadThreads * kLoadCallsPerThread,
+      [](dw::JobAPI::Stub& stub, const std::string& id, std::string* error) {
+        std::atomic<int64_t> failures{0};
+        std::vector<std::thread> threads;
+        threads.reserve(kLoadThreads);
+        for (int t = 0; t < kLoadThreads; ++t) {
+          threads.emplace_back([&] {
+            std::string thread_error;
+            for (int i = 0; i < kLoadCallsPerThread; ++i) {
+              if (!GetJobOnce(stub, id, &thread_error)) ++failures;
+            }
+          });
+        }
+        for (std::thread& thread : threads) thread.join();
+        if (failures > 0) {
+          *error = absl::StrCat(failures.load(), " load calls failed");
+        }
+        return failures == 0;
+      });
 }
 
 // --- WatchJob: one stream of kWatchMessages states; items/s is msg/s. ---
@@ -418,35 +483,28 @@ void Register() {
   const NetName nets[] = {{kInProcess, "inproc"}, {kTcp, "tcp"}, {kTls, "tls"}};
   for (const NetName& n : nets) {
     benchmark::RegisterBenchmark(
-        absl::StrCat("BM_Unary/", n.name, "/bare").c_str(), BM_Unary, kBare,
-        n.net)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(
-        absl::StrCat("BM_Unary/", n.name, "/fake").c_str(), BM_Unary, kFake,
-        n.net)
+        absl::StrCat("BM_UnaryPaired/", n.name, "/fake").c_str(),
+        BM_UnaryPaired, kFake, n.net)
         ->UseRealTime();
   }
-  benchmark::RegisterBenchmark("BM_Unary/inproc/fake_scripted", BM_Unary,
-                               kFakeScripted, kInProcess)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("BM_Unary/inproc/fake_nojournal", BM_Unary,
-                               kFakeNoJournal, kInProcess)
-      ->UseRealTime();
-  benchmark::RegisterBenchmark("BM_Unary/inproc/fake_gmock", BM_Unary,
-                               kFakeGmock, kInProcess)
-      ->UseRealTime();
+  const std::pair<Side, const char*> inproc_variants[] = {
+      {kFakeScripted, "fake_scripted"},
+      {kFakeNoJournal, "fake_nojournal"},
+      {kFakeGmock, "fake_gmock"}};
+  for (const auto& [side, name] : inproc_variants) {
+    benchmark::RegisterBenchmark(
+        absl::StrCat("BM_UnaryPaired/inproc/", name).c_str(), BM_UnaryPaired,
+        side, kInProcess)
+        ->UseRealTime();
+  }
   for (const NetName& n : {nets[0], nets[1]}) {
     benchmark::RegisterBenchmark(
-        absl::StrCat("BM_Load/", n.name, "/bare").c_str(), BM_Load, kBare,
-        n.net)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark(
-        absl::StrCat("BM_Load/", n.name, "/fake").c_str(), BM_Load, kFake,
-        n.net)
+        absl::StrCat("BM_LoadPaired/", n.name, "/fake").c_str(), BM_LoadPaired,
+        kFake, n.net)
         ->UseRealTime();
   }
-  benchmark::RegisterBenchmark("BM_Load/inproc/fake_nojournal", BM_Load,
-                               kFakeNoJournal, kInProcess)
+  benchmark::RegisterBenchmark("BM_LoadPaired/inproc/fake_nojournal",
+                               BM_LoadPaired, kFakeNoJournal, kInProcess)
       ->UseRealTime();
   benchmark::RegisterBenchmark("BM_WatchJob/inproc/bare", BM_WatchJob, kBare)
       ->UseRealTime();

@@ -169,6 +169,9 @@ FakeWorkflowsServer::FakeWorkflowsServer(FakeServerOptions options)
   core_.journal = &journal_;
   core_.clock = clock_.get();
   core_.shutdown = &shutdown_signal_;
+  // Only in-process channels reach an in-process server; a listening server
+  // also takes in-process channels, whose identity differs from its port's.
+  core_.fixed_transport_identity = transport_ == Transport::kInProcess;
   services_ = MakeServiceAdapters(&core_);
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/any.pb.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -47,39 +48,67 @@ bool Journal::MethodMatches(absl::string_view full_method,
   return before == '/' || (before == '.' && absl::StrContains(query, '/'));
 }
 
+void Journal::ActiveCall::AddRequest(const google::protobuf::Message& request) {
+  if (!recording_) return;
+  Payload& payload = entry_.requests.emplace_back();
+  payload.type = request.GetDescriptor();
+  request.SerializeToString(&payload.bytes);
+}
+
+void Journal::ActiveCall::AddResponse(
+    const google::protobuf::Message& response) {
+  if (!recording_) return;
+  Payload& payload = entry_.responses.emplace_back();
+  payload.type = response.GetDescriptor();
+  response.SerializeToString(&payload.bytes);
+}
+
+void Journal::ActiveCall::SetRequestMetadata(
+    std::multimap<std::string, std::string> metadata) {
+  if (recording_) entry_.request_metadata = std::move(metadata);
+}
+
+void Journal::ActiveCall::SetDeadlineRemaining(absl::Duration remaining) {
+  if (recording_) entry_.deadline_remaining = remaining;
+}
+
+void Journal::ActiveCall::SetPeer(std::string peer) {
+  if (recording_) entry_.peer = std::move(peer);
+}
+
+void Journal::ActiveCall::SetIdentity(const CallerIdentity& identity) {
+  if (recording_) entry_.identity = identity;
+}
+
+void Journal::ActiveCall::SetRule(absl::string_view rule) {
+  if (recording_) entry_.rule.assign(rule.data(), rule.size());
+}
+
 Journal::ActiveCall Journal::Begin(absl::string_view method,
                                    absl::Time start_time) {
   ActiveCall call;
-  uint64_t sequence;
-  {
-    absl::MutexLock lock(&mu_);
-    call.recording_ = enabled_;
-    sequence = next_sequence_++;
-    auto name = names_.find(method);
-    if (name == names_.end()) name = names_.emplace(method).first;
-    in_flight_.emplace_hint(in_flight_.end(), sequence, &*name);
-    changed_.SignalAll();
-  }
-  call.record_.set_sequence(sequence);
-  if (call.recording_) {
-    call.record_.set_method(std::string(method));
-    *call.record_.mutable_start_time() =
-        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-            absl::ToUnixNanos(start_time));
-  }
+  absl::MutexLock lock(&mu_);
+  call.recording_ = enabled_;
+  call.entry_.sequence = next_sequence_++;
+  auto name = names_.find(method);
+  if (name == names_.end()) name = names_.emplace(method).first;
+  call.entry_.method = &*name;
+  call.entry_.start_time = start_time;
+  in_flight_.emplace_hint(in_flight_.end(), call.entry_.sequence, &*name);
+  changed_.SignalAll();
   return call;
 }
 
 void Journal::End(ActiveCall& call, const grpc::Status& status) {
   if (call.ended_) return;
   call.ended_ = true;
-  if (call.recording_) {
-    call.record_.set_status_code(StatusCodeName(status.error_code()));
-    call.record_.set_status_code_number(static_cast<int>(status.error_code()));
-    call.record_.set_status_message(status.error_message());
-  }
+  call.entry_.status_code = status.error_code();
+  if (call.recording_) call.entry_.status_message = status.error_message();
+  // Destroyed after the lock is released, so that dropping the oldest call
+  // never makes other calls wait on its deallocation.
+  std::optional<Entry> dropped;
   absl::MutexLock lock(&mu_);
-  auto it = in_flight_.find(call.record_.sequence());
+  auto it = in_flight_.find(call.entry_.sequence);
   if (it != in_flight_.end()) {
     auto count = ended_counts_.find(*it->second);
     if (count == ended_counts_.end()) {
@@ -90,13 +119,52 @@ void Journal::End(ActiveCall& call, const grpc::Status& status) {
     in_flight_.erase(it);
   }
   if (call.recording_ && enabled_) {
-    calls_.push_back(std::move(call.record_));
+    calls_.push_back(std::move(call.entry_));
     if (calls_.size() > max_calls_) {
+      dropped.emplace(std::move(calls_.front()));
       calls_.pop_front();
       ++dropped_;
     }
   }
   changed_.SignalAll();
+}
+
+RecordedCall Journal::ToRecordedCall(const Entry& entry) {
+  RecordedCall call;
+  call.set_sequence(entry.sequence);
+  if (entry.method != nullptr) call.set_method(*entry.method);
+  *call.mutable_start_time() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+          absl::ToUnixNanos(entry.start_time));
+  auto pack = [](const Payload& payload, google::protobuf::Any* any) {
+    // The URL Any::PackFrom would write.
+    any->set_type_url(
+        absl::StrCat("type.googleapis.com/", payload.type->full_name()));
+    any->set_value(payload.bytes);
+  };
+  for (const Payload& request : entry.requests) {
+    pack(request, call.add_requests());
+  }
+  for (const auto& [key, value] : entry.request_metadata) {
+    RecordedMetadata* metadata = call.add_request_metadata();
+    metadata->set_key(key);
+    metadata->set_value(value);
+  }
+  if (entry.deadline_remaining.has_value()) {
+    *call.mutable_deadline_remaining() =
+        google::protobuf::util::TimeUtil::NanosecondsToDuration(
+            absl::ToInt64Nanoseconds(*entry.deadline_remaining));
+  }
+  call.set_peer(entry.peer);
+  if (entry.identity.has_value()) *call.mutable_identity() = *entry.identity;
+  call.set_rule(entry.rule);
+  call.set_status_code(StatusCodeName(entry.status_code));
+  call.set_status_code_number(static_cast<int>(entry.status_code));
+  call.set_status_message(entry.status_message);
+  for (const Payload& response : entry.responses) {
+    pack(response, call.add_responses());
+  }
+  return call;
 }
 
 bool Journal::enabled() const {
@@ -110,15 +178,20 @@ void Journal::set_enabled(bool enabled) {
 }
 
 std::vector<RecordedCall> Journal::Calls() const {
+  std::vector<RecordedCall> result;
   absl::MutexLock lock(&mu_);
-  return std::vector<RecordedCall>(calls_.begin(), calls_.end());
+  result.reserve(calls_.size());
+  for (const Entry& entry : calls_) result.push_back(ToRecordedCall(entry));
+  return result;
 }
 
 std::vector<RecordedCall> Journal::Calls(absl::string_view method) const {
   std::vector<RecordedCall> result;
   absl::MutexLock lock(&mu_);
-  for (const RecordedCall& call : calls_) {
-    if (MethodMatches(call.method(), method)) result.push_back(call);
+  for (const Entry& entry : calls_) {
+    if (MethodMatches(*entry.method, method)) {
+      result.push_back(ToRecordedCall(entry));
+    }
   }
   return result;
 }
@@ -235,7 +308,7 @@ JournalDump Journal::Dump(const DumpOptions& options) const {
   {
     absl::MutexLock lock(&mu_);
     dump.mutable_calls()->Reserve(static_cast<int>(calls_.size()));
-    for (const RecordedCall& call : calls_) *dump.add_calls() = call;
+    for (const Entry& entry : calls_) *dump.add_calls() = ToRecordedCall(entry);
     dump.set_dropped_calls(dropped_);
   }
   if (options.deterministic) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "fake_server/journal.pb.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/message.h"
 
 namespace workflows {
 namespace fake {
@@ -35,7 +38,7 @@ struct JournalOptions {
 // final status and the responses. Tests read it to assert on what the client
 // sent, wait for calls to happen, and dump it as textproto for golden files.
 // Thread-safe; recording takes the lock only briefly at the start and end of
-// a call.
+// a call, and the RecordedCall messages are built only when read.
 //
 //   Journal& journal = server->journal();
 //   ASSERT_TRUE(journal.WaitForCalls("GetJob", 2, absl::Seconds(5)).ok());
@@ -46,25 +49,61 @@ struct JournalOptions {
 // Method names in queries are bare ("GetJob"), service-qualified
 // ("JobAPI/GetJob") or full ("/descarteslabs.workflows.JobAPI/GetJob").
 class Journal {
+ private:
+  // A request or response as recorded: its type and wire bytes. Packed into
+  // a google.protobuf.Any only when the journal is read, so recording costs
+  // one serialization and no Any per message.
+  struct Payload {
+    const google::protobuf::Descriptor* type = nullptr;
+    std::string bytes;
+  };
+
+  // One call as stored. Kept in native types rather than as a RecordedCall:
+  // building that message (Anys, Timestamps, a message per metadata entry)
+  // on every call was most of the fake server's per-call overhead (#7).
+  struct Entry {
+    uint64_t sequence = 0;
+    const std::string* method = nullptr;  // interned in names_
+    absl::Time start_time;
+    std::vector<Payload> requests;
+    std::vector<Payload> responses;
+    std::multimap<std::string, std::string> request_metadata;
+    std::optional<absl::Duration> deadline_remaining;
+    std::string peer;
+    std::optional<CallerIdentity> identity;
+    std::string rule;
+    grpc::StatusCode status_code = grpc::StatusCode::OK;
+    std::string status_message;
+  };
+
  public:
   // One call between Begin() and End(), owned by the server thread handling
-  // it; fill record() (when recording()) without any lock.
+  // it; record into it (when recording()) without any lock. Every setter is
+  // a no-op when the journal was disabled at Begin().
   class ActiveCall {
    public:
     ActiveCall(ActiveCall&&) = default;
     ActiveCall& operator=(ActiveCall&&) = default;
 
-    // False when the journal is disabled: skip copying payloads.
+    // False when the journal is disabled: skip computing what to record.
     bool recording() const { return recording_; }
-    RecordedCall* record() { return &record_; }
-    uint64_t sequence() const { return record_.sequence(); }
+    uint64_t sequence() const { return entry_.sequence; }
+
+    void AddRequest(const google::protobuf::Message& request);
+    void AddResponse(const google::protobuf::Message& response);
+    // Takes the metadata by value so that a caller done with it can move it.
+    void SetRequestMetadata(std::multimap<std::string, std::string> metadata);
+    void SetDeadlineRemaining(absl::Duration remaining);
+    void SetPeer(std::string peer);
+    void SetIdentity(const CallerIdentity& identity);
+    void SetRule(absl::string_view rule);
 
    private:
     friend class Journal;
     ActiveCall() = default;
     bool recording_ = false;
     bool ended_ = false;
-    RecordedCall record_;
+    Entry entry_;
   };
 
   // A call that has begun but not ended.
@@ -143,6 +182,7 @@ class Journal {
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   int64_t CountInFlightLocked(absl::string_view method) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  static RecordedCall ToRecordedCall(const Entry& entry);
 
   const size_t max_calls_;
   mutable absl::Mutex mu_;
@@ -150,7 +190,7 @@ class Journal {
   mutable absl::CondVar changed_;
   bool enabled_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
-  std::deque<RecordedCall> calls_ ABSL_GUARDED_BY(mu_);
+  std::deque<Entry> calls_ ABSL_GUARDED_BY(mu_);
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
   // Ended calls per full method name, since the last Clear().
   std::map<std::string, int64_t, std::less<>> ended_counts_

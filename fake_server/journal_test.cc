@@ -6,6 +6,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/any.pb.h"
 #include "gtest/gtest.h"
 #include "proto/job.pb.h"
 
@@ -50,11 +51,9 @@ TEST(JournalTest, RecordsWhatTheServerFillsIn) {
   ASSERT_TRUE(call.recording());
   descarteslabs::workflows::GetJobRequest request;
   request.set_id("job-1");
-  call.record()->add_requests()->PackFrom(request);
-  RecordedMetadata* entry = call.record()->add_request_metadata();
-  entry->set_key("x-request-id");
-  entry->set_value("abc");
-  call.record()->set_rule("flaky");
+  call.AddRequest(request);
+  call.SetRequestMetadata({{"x-request-id", "abc"}});
+  call.SetRule("flaky");
   journal.End(call, grpc::Status(grpc::StatusCode::UNAVAILABLE, "down"));
 
   std::vector<RecordedCall> calls = journal.Calls("GetJob");
@@ -69,6 +68,14 @@ TEST(JournalTest, RecordsWhatTheServerFillsIn) {
   descarteslabs::workflows::GetJobRequest recorded;
   ASSERT_TRUE(calls[0].requests(0).UnpackTo(&recorded));
   EXPECT_EQ(recorded.id(), "job-1");
+  // Packed lazily, exactly as Any::PackFrom would have packed it.
+  google::protobuf::Any packed;
+  packed.PackFrom(request);
+  EXPECT_EQ(calls[0].requests(0).SerializeAsString(),
+            packed.SerializeAsString());
+  ASSERT_EQ(calls[0].request_metadata_size(), 1);
+  EXPECT_EQ(calls[0].request_metadata(0).key(), "x-request-id");
+  EXPECT_EQ(calls[0].request_metadata(0).value(), "abc");
   EXPECT_THAT(journal.Calls("CreateJob"), IsEmpty());
 }
 
@@ -183,18 +190,12 @@ TEST(JournalTest, DeterministicTextProtoOmitsVolatileFields) {
   Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
   descarteslabs::workflows::GetJobRequest request;
   request.set_id("job-1");
-  call.record()->add_requests()->PackFrom(request);
-  call.record()->set_peer("ipv4:127.0.0.1:41234");
-  call.record()->mutable_deadline_remaining()->set_seconds(5);
-  for (const auto& [key, value] :
-       std::vector<std::pair<std::string, std::string>>{
-           {"user-agent", "grpc-c++/1.51.1"},
-           {"grpc-accept-encoding", "gzip"},
-           {"x-wf-channel", "v0"}}) {
-    RecordedMetadata* entry = call.record()->add_request_metadata();
-    entry->set_key(key);
-    entry->set_value(value);
-  }
+  call.AddRequest(request);
+  call.SetPeer("ipv4:127.0.0.1:41234");
+  call.SetDeadlineRemaining(absl::Seconds(5));
+  call.SetRequestMetadata({{"user-agent", "grpc-c++/1.51.1"},
+                           {"grpc-accept-encoding", "gzip"},
+                           {"x-wf-channel", "v0"}});
   journal.End(call, grpc::Status(grpc::StatusCode::NOT_FOUND, "no job"));
 
   EXPECT_EQ(journal.ToTextProto({.deterministic = true}),

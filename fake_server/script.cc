@@ -376,6 +376,14 @@ Script::Script(uint64_t random_seed)
 
 Script::~Script() = default;
 
+std::shared_ptr<const Script::State> Script::Snapshot() const {
+  return std::atomic_load(&state_);
+}
+
+void Script::Publish(std::shared_ptr<const State> next) {
+  std::atomic_store(&state_, std::move(next));
+}
+
 absl::Status Script::AddRule(const Rule& rule) {
   absl::StatusOr<std::unique_ptr<CompiledRule>> compiled = Compile(rule);
   if (!compiled.ok()) return Prefixed(RuleLabel(rule), compiled.status());
@@ -387,7 +395,7 @@ absl::Status Script::AddRule(const Rule& rule) {
   ++rules_added_;
   auto next = std::make_shared<State>(*state_);
   next->rules.insert(next->rules.begin(), std::move(added));
-  state_ = std::move(next);
+  Publish(std::move(next));
   return absl::OkStatus();
 }
 
@@ -412,7 +420,7 @@ absl::Status Script::Load(const Scenario& scenario) {
               ? absl::StrCat(rule->method->bare_name, "#", rules_added_++)
               : rule->rule.name();
     }
-    state_ = std::move(next);
+    Publish(std::move(next));
   }
   Reseed(scenario.random_seed() != 0 ? scenario.random_seed() : random_seed_);
   return absl::OkStatus();
@@ -421,7 +429,7 @@ absl::Status Script::Load(const Scenario& scenario) {
 void Script::Clear() {
   {
     absl::MutexLock lock(&mu_);
-    state_ = std::make_shared<const State>();
+    Publish(std::make_shared<const State>());
   }
   Reseed(random_seed_);
 }
@@ -430,15 +438,11 @@ void Script::SetAuthPolicy(const AuthPolicy& policy) {
   absl::MutexLock lock(&mu_);
   auto next = std::make_shared<State>(*state_);
   next->auth = policy;
-  state_ = std::move(next);
+  Publish(std::move(next));
 }
 
 std::optional<Decision> Script::CheckAuth(const CallView& call) const {
-  std::shared_ptr<const State> state;
-  {
-    absl::MutexLock lock(&mu_);
-    state = state_;
-  }
+  const std::shared_ptr<const State> state = Snapshot();
   const AuthPolicy& auth = state->auth;
   const bool has_policy = auth.require_bearer_token() ||
                           !auth.valid_tokens().empty() ||
@@ -478,11 +482,7 @@ std::optional<Decision> Script::CheckAuth(const CallView& call) const {
 }
 
 Decision Script::Decide(const CallView& call) {
-  std::shared_ptr<const State> state;
-  {
-    absl::MutexLock lock(&mu_);
-    state = state_;
-  }
+  const std::shared_ptr<const State> state = Snapshot();
   Decision decision;
   if (!state->rules.empty()) {
     absl::string_view method = call.method;

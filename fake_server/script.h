@@ -129,9 +129,20 @@ class Script {
   double Draw();
   void Reseed(uint64_t seed);
 
+  // Every call reads the current State; a lock-free load keeps rescripting
+  // from ever making a call wait, and keeps calls off mu_ entirely.
+  std::shared_ptr<const State> Snapshot() const;
+  // Replaces the State; callers hold mu_ so that read-modify-write updates
+  // (AddRule, SetAuthPolicy) do not lose each other's changes.
+  void Publish(std::shared_ptr<const State> next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const uint64_t random_seed_;
+  // Serializes writers; readers use Snapshot() instead.
   mutable absl::Mutex mu_;
-  std::shared_ptr<const State> state_ ABSL_GUARDED_BY(mu_);
+  // Read with std::atomic_load (Snapshot) and written with std::atomic_store
+  // (Publish) only.
+  std::shared_ptr<const State> state_;
   // Numbers unnamed rules ("GetJob#3").
   uint64_t rules_added_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Mutex rng_mu_;

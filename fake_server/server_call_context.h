@@ -6,6 +6,7 @@
 #include <atomic>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
@@ -87,6 +88,12 @@ class ServerCallContext : public CallContext {
   bool has_deadline() const { return deadline_ != absl::InfiniteFuture(); }
 
   grpc::ServerContext* server_context() { return context_; }
+
+  // Hands the request metadata over (to the journal) once nothing else will
+  // read it; request_metadata() is empty afterwards.
+  std::multimap<std::string, std::string> ReleaseRequestMetadata() {
+    return std::move(metadata_);
+  }
 
  private:
   grpc::ServerContext* const context_;

@@ -6,12 +6,12 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/call_once.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "fake_server/behavior_runner.h"
-#include "google/protobuf/util/time_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "proto/discover.grpc.pb.h"
 #include "proto/job.grpc.pb.h"
@@ -40,36 +40,49 @@ bool HasBearerToken(const std::multimap<std::string, std::string>& metadata) {
          absl::StartsWithIgnoreCase(it->second, "bearer ");
 }
 
-// Records what the client sent. Only runs when the journal is recording.
-void RecordArrival(ServerCallContext& call, const Message& request,
-                   RecordedCall* record) {
-  record->add_requests()->PackFrom(request);
-  for (const auto& [key, value] : call.request_metadata()) {
-    RecordedMetadata* entry = record->add_request_metadata();
-    entry->set_key(key);
-    entry->set_value(value);
-  }
-  if (call.has_deadline()) {
-    *record->mutable_deadline_remaining() =
-        google::protobuf::util::TimeUtil::NanosecondsToDuration(
-            absl::ToInt64Nanoseconds(call.deadline() - absl::Now()));
-  }
-  record->set_peer(call.peer());
-  CallerIdentity* identity = record->mutable_identity();
-  std::shared_ptr<const grpc::AuthContext> auth =
-      call.server_context()->auth_context();
+CallerIdentity IdentityOf(grpc::ServerContext& context, bool has_bearer) {
+  CallerIdentity identity;
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
   if (auth != nullptr) {
-    identity->set_transport_security_type(
+    identity.set_transport_security_type(
         FirstProperty(*auth, GRPC_TRANSPORT_SECURITY_TYPE_PROPERTY_NAME));
-    identity->set_x509_common_name(
+    identity.set_x509_common_name(
         FirstProperty(*auth, GRPC_X509_CN_PROPERTY_NAME));
     for (const grpc::string_ref& san :
          auth->FindPropertyValues(GRPC_X509_SAN_PROPERTY_NAME)) {
-      identity->add_x509_subject_alternative_names(
+      identity.add_x509_subject_alternative_names(
           std::string(san.data(), san.size()));
     }
   }
-  identity->set_has_bearer_token(HasBearerToken(call.request_metadata()));
+  identity.set_has_bearer_token(has_bearer);
+  return identity;
+}
+
+// Records what the client sent, as it arrives. Only runs when the journal is
+// recording. The metadata is handed over when the call ends (see HandleCall).
+void RecordArrival(const ServerCore& core, ServerCallContext& call,
+                   const Message& request, Journal::ActiveCall& entry) {
+  entry.AddRequest(request);
+  if (call.has_deadline()) {
+    entry.SetDeadlineRemaining(call.deadline() - absl::Now());
+  }
+  const bool has_bearer = HasBearerToken(call.request_metadata());
+  if (core.fixed_transport_identity) {
+    // Every call of this server arrives over the same in-process transport:
+    // ask gRPC once, not per call (each answer allocates; the peer string
+    // and the AuthContext were a measurable part of the per-call cost).
+    absl::call_once(core.identity_once, [&] {
+      core.transport_peer = call.peer();
+      core.transport_identity = IdentityOf(*call.server_context(), false);
+    });
+    entry.SetPeer(core.transport_peer);
+    CallerIdentity identity = core.transport_identity;
+    identity.set_has_bearer_token(has_bearer);
+    entry.SetIdentity(identity);
+  } else {
+    entry.SetPeer(call.peer());
+    entry.SetIdentity(IdentityOf(*call.server_context(), has_bearer));
+  }
 }
 
 // A call that ended because the server is going away tells the client so
@@ -95,8 +108,8 @@ grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
                         const Run& run) {
   ServerCallContext call(context, method, core.clock, core.shutdown);
   Journal::ActiveCall entry = core.journal->Begin(method, core.clock->Now());
-  RecordedCall* record = entry.recording() ? entry.record() : nullptr;
-  if (record != nullptr) RecordArrival(call, request, record);
+  Journal::ActiveCall* record = entry.recording() ? &entry : nullptr;
+  if (record != nullptr) RecordArrival(core, call, request, entry);
 
   const CallView view{method, &request, &call.request_metadata()};
   // A call the auth policy refuses runs the refusal as its behaviour, so it
@@ -104,9 +117,13 @@ grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
   std::optional<Decision> refused = core.script->CheckAuth(view);
   const Decision decision =
       refused.has_value() ? *std::move(refused) : core.script->Decide(view);
-  if (record != nullptr) record->set_rule(decision.rule_name);
+  if (record != nullptr) record->SetRule(decision.rule_name);
   grpc::Status status = run(decision.behavior, call, record);
   status = AdjustForShutdown(call, std::move(status));
+  // The behaviour is done with the metadata; the journal keeps it.
+  if (record != nullptr) {
+    record->SetRequestMetadata(call.ReleaseRequestMetadata());
+  }
   core.journal->End(entry, status);
   return status;
 }
@@ -126,13 +143,11 @@ grpc::Status Unary(const ServerCore* core, const char* method,
   return HandleCall(
       *core, method, context, *request,
       [&](const Behavior& behavior, ServerCallContext& call,
-          RecordedCall* record) {
+          Journal::ActiveCall* record) {
         grpc::Status status = RunUnaryBehavior(behavior, &call, response, [&] {
           return (core->backend->*backend_method)(&call, *request, response);
         });
-        if (status.ok() && record != nullptr) {
-          record->add_responses()->PackFrom(*response);
-        }
+        if (status.ok() && record != nullptr) record->AddResponse(*response);
         return status;
       });
 }
@@ -142,7 +157,7 @@ template <typename Response>
 class ClientStream {
  public:
   ClientStream(grpc::ServerWriter<Response>* writer, ServerCallContext* call,
-               RecordedCall* record)
+               Journal::ActiveCall* record)
       : writer_(writer), call_(call), record_(record) {}
 
   bool Write(const Message& message) {
@@ -163,14 +178,14 @@ class ClientStream {
     }
     call_->MarkInitialMetadataSent();
     if (!writer_->Write(*typed)) return false;
-    if (record_ != nullptr) record_->add_responses()->PackFrom(*typed);
+    if (record_ != nullptr) record_->AddResponse(*typed);
     return true;
   }
 
  private:
   grpc::ServerWriter<Response>* const writer_;
   ServerCallContext* const call_;
-  RecordedCall* const record_;
+  Journal::ActiveCall* const record_;
 };
 
 // The ServerStream a backend writes to on pass-through: each message goes
@@ -194,7 +209,7 @@ grpc::Status Stream(const ServerCore* core, const char* method,
   return HandleCall(
       *core, method, context, *request,
       [&](const Behavior& behavior, ServerCallContext& call,
-          RecordedCall* record) {
+          Journal::ActiveCall* record) {
         ClientStream<Response> out(writer, &call, record);
         return RunStreamBehavior(
             behavior, &call, Response::default_instance(),

@@ -4,8 +4,10 @@
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "client/clock.h"
 #include "fake_server/backend.h"
 #include "fake_server/journal.h"
@@ -23,6 +25,13 @@ struct ServerCore {
   Journal* journal = nullptr;
   Clock* clock = nullptr;
   const ShutdownSignal* shutdown = nullptr;
+  // True when every call arrives over one in-process transport, so the
+  // caller's peer and transport identity are the same for all calls and are
+  // read from gRPC once, on the first recorded call.
+  bool fixed_transport_identity = false;
+  mutable absl::once_flag identity_once;
+  mutable std::string transport_peer;
+  mutable CallerIdentity transport_identity;
 };
 
 // The grpc::Service implementations of the fake server, one per service:
