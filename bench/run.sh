@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the benchmarks with -c opt, runs them all (subjects interleaved at
 # random, repeated, medians) and prints a markdown table of fake vs bare
-# grpc++. The last line is `worst_overhead_ratio=<x>`: the largest fake/bare
+# grpc++. Unary and load subjects are paired: each benchmark runs a bare and
+# a fake server side by side and alternates batches between them, so the
+# ratio is immune to the machine's drift. The last line is `worst_overhead_ratio=<x>`: the largest fake/bare
 # time ratio among the unary and load comparisons.
 #
 #   bench/run.sh                       # 5 repetitions
@@ -145,7 +147,7 @@ f = get("BM_Journal10k/inproc/enabled", "rss_kib_per_10k")
 row("RSS growth per 10,000 calls, journal off vs on (KiB)", b, f,
     f / b if b and f and b > 0 else None)
 f = get("BM_Journal10k/inproc/enabled", "journal_bytes_per_call")
-row("journal bytes per recorded call (SpaceUsedLong)", None, f, None)
+row("journal bytes per recorded call (RSS growth / calls)", None, f, None)
 c = get("BM_Journal10k/inproc/capped1000", "retained_calls")
 d = get("BM_Journal10k/inproc/capped1000", "dropped_calls")
 row("journal max_calls=1000 after 10,000 calls: retained / dropped", c, d,
