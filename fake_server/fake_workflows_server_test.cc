@@ -1,6 +1,7 @@
 #include "fake_server/fake_workflows_server.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/client_unary_call.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +17,7 @@
 #include "fake_server/certificates.h"
 #include "fake_server/fake_call_context.h"
 #include "fake_server/journal.h"
+#include "fake_server/methods.h"
 #include "fake_server/script.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
@@ -203,6 +205,62 @@ TEST_P(FakeWorkflowsServerTest,
   EXPECT_EQ(calls[0].rule(), "throttled");
   EXPECT_EQ(calls[0].status_code(), "RESOURCE_EXHAUSTED");
   EXPECT_THAT(calls[0].responses(), IsEmpty());
+}
+
+// The adapters are registered by hand, path by path, and serve raw bytes:
+// every method the scenario format knows is served under its full path, and
+// each call is journaled under that path.
+TEST_P(FakeWorkflowsServerTest, ServesEveryMethodUnderItsFullPath) {
+  grpc::Slice empty_payload;
+  const grpc::ByteBuffer empty_request(&empty_payload, 1);
+  for (const MethodInfo& method : AllMethods()) {
+    grpc::ClientContext context;
+    context.set_deadline(In(absl::Seconds(10)));
+    grpc::Status status;
+    if (method.server_streaming) {
+      std::unique_ptr<grpc::ClientReader<grpc::ByteBuffer>> reader(
+          grpc::internal::ClientReaderFactory<grpc::ByteBuffer>::Create(
+              channel_.get(),
+              grpc::internal::RpcMethod(
+                  method.full_name.c_str(),
+                  grpc::internal::RpcMethod::SERVER_STREAMING),
+              &context, empty_request));
+      // Health/Watch streams until cancelled; one message is enough.
+      grpc::ByteBuffer message;
+      if (reader->Read(&message)) context.TryCancel();
+      status = reader->Finish();
+    } else {
+      grpc::ByteBuffer response;
+      status = grpc::internal::BlockingUnaryCall(
+          channel_.get(),
+          grpc::internal::RpcMethod(method.full_name.c_str(),
+                                    grpc::internal::RpcMethod::NORMAL_RPC),
+          &context, empty_request, &response);
+    }
+    EXPECT_NE(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+        << method.full_name;
+    absl::Status journaled =
+        server_->journal().WaitForCalls(method.full_name, 1, absl::Seconds(10));
+    EXPECT_TRUE(journaled.ok()) << journaled;
+  }
+  EXPECT_THAT(server_->journal().Calls(), SizeIs(AllMethods().size()));
+}
+
+// A payload that does not parse is refused before anything else runs, with
+// the status gRPC's generated handlers give, and is not journaled.
+TEST_P(FakeWorkflowsServerTest, UnparsableRequestIsInternalAndNotJournaled) {
+  grpc::Slice garbage(std::string("\xff\xff\xff", 3));
+  const grpc::ByteBuffer request(&garbage, 1);
+  grpc::ClientContext context;
+  context.set_deadline(In(absl::Seconds(10)));
+  grpc::ByteBuffer response;
+  grpc::Status status = grpc::internal::BlockingUnaryCall(
+      channel_.get(),
+      grpc::internal::RpcMethod("/descarteslabs.workflows.JobAPI/GetJob",
+                                grpc::internal::RpcMethod::NORMAL_RPC),
+      &context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_EQ(server_->journal().CountCalls("GetJob"), 0);
 }
 
 TEST_P(FakeWorkflowsServerTest, DelayThenPassThrough) {

@@ -1,6 +1,10 @@
 #include "fake_server/journal.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -48,19 +52,51 @@ bool Journal::MethodMatches(absl::string_view full_method,
   return before == '/' || (before == '.' && absl::StrContains(query, '/'));
 }
 
+namespace {
+
+grpc::ByteBuffer Serialize(const google::protobuf::Message& message) {
+  grpc::ByteBuffer bytes;
+  bool own_buffer = false;
+  grpc::SerializationTraits<google::protobuf::Message>::Serialize(
+      message, &bytes, &own_buffer);
+  return bytes;
+}
+
+std::string Flatten(const grpc::ByteBuffer& bytes) {
+  std::string flat;
+  std::vector<grpc::Slice> slices;
+  if (!bytes.Valid() || !bytes.Dump(&slices).ok()) return flat;
+  flat.reserve(bytes.Length());
+  for (const grpc::Slice& slice : slices) {
+    flat.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return flat;
+}
+
+}  // namespace
+
+void Journal::ActiveCall::AddRequest(const google::protobuf::Descriptor* type,
+                                     const grpc::ByteBuffer& bytes) {
+  if (recording_) entry_.requests.emplace_back(type, bytes);
+}
+
+void Journal::ActiveCall::AddResponse(const google::protobuf::Descriptor* type,
+                                      const grpc::ByteBuffer& bytes) {
+  if (recording_) entry_.responses.emplace_back(type, bytes);
+}
+
 void Journal::ActiveCall::AddRequest(const google::protobuf::Message& request) {
-  if (!recording_) return;
-  Payload& payload = entry_.requests.emplace_back();
-  payload.type = request.GetDescriptor();
-  request.SerializeToString(&payload.bytes);
+  if (recording_) {
+    entry_.requests.emplace_back(request.GetDescriptor(), Serialize(request));
+  }
 }
 
 void Journal::ActiveCall::AddResponse(
     const google::protobuf::Message& response) {
-  if (!recording_) return;
-  Payload& payload = entry_.responses.emplace_back();
-  payload.type = response.GetDescriptor();
-  response.SerializeToString(&payload.bytes);
+  if (recording_) {
+    entry_.responses.emplace_back(response.GetDescriptor(),
+                                  Serialize(response));
+  }
 }
 
 void Journal::ActiveCall::SetRequestMetadata(
@@ -76,8 +112,12 @@ void Journal::ActiveCall::SetPeer(std::string peer) {
   if (recording_) entry_.peer = std::move(peer);
 }
 
-void Journal::ActiveCall::SetIdentity(const CallerIdentity& identity) {
-  if (recording_) entry_.identity = identity;
+void Journal::ActiveCall::SetIdentity(
+    std::shared_ptr<const CallerIdentity> transport_identity,
+    bool has_bearer_token) {
+  if (!recording_) return;
+  entry_.transport_identity = std::move(transport_identity);
+  entry_.has_bearer_token = has_bearer_token;
 }
 
 void Journal::ActiveCall::SetRule(absl::string_view rule) {
@@ -140,7 +180,7 @@ RecordedCall Journal::ToRecordedCall(const Entry& entry) {
     // The URL Any::PackFrom would write.
     any->set_type_url(
         absl::StrCat("type.googleapis.com/", payload.type->full_name()));
-    any->set_value(payload.bytes);
+    any->set_value(Flatten(payload.bytes));
   };
   for (const Payload& request : entry.requests) {
     pack(request, call.add_requests());
@@ -156,7 +196,10 @@ RecordedCall Journal::ToRecordedCall(const Entry& entry) {
             absl::ToInt64Nanoseconds(*entry.deadline_remaining));
   }
   call.set_peer(entry.peer);
-  if (entry.identity.has_value()) *call.mutable_identity() = *entry.identity;
+  if (entry.transport_identity != nullptr) {
+    *call.mutable_identity() = *entry.transport_identity;
+    call.mutable_identity()->set_has_bearer_token(entry.has_bearer_token);
+  }
   call.set_rule(entry.rule);
   call.set_status_code(StatusCodeName(entry.status_code));
   call.set_status_code_number(static_cast<int>(entry.status_code));

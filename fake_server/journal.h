@@ -1,18 +1,22 @@
 #ifndef WORKFLOWS_FAKE_SERVER_JOURNAL_H_
 #define WORKFLOWS_FAKE_SERVER_JOURNAL_H_
 
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -50,12 +54,25 @@ struct JournalOptions {
 // ("JobAPI/GetJob") or full ("/descarteslabs.workflows.JobAPI/GetJob").
 class Journal {
  private:
-  // A request or response as recorded: its type and wire bytes. Packed into
-  // a google.protobuf.Any only when the journal is read, so recording costs
-  // one serialization and no Any per message.
+  // A request or response as recorded: its type and its wire bytes, held as
+  // the grpc::ByteBuffer that gRPC itself received or sent (a reference to
+  // the same slices, not a copy). Packed into a google.protobuf.Any only when
+  // the journal is read.
   struct Payload {
+    Payload(const google::protobuf::Descriptor* type, grpc::ByteBuffer bytes)
+        : type(type), bytes(std::move(bytes)) {}
+    // grpc::ByteBuffer has no move constructor; swapping keeps moves free.
+    Payload(Payload&& other) noexcept : type(other.type) {
+      bytes.Swap(&other.bytes);
+    }
+    Payload& operator=(Payload&& other) noexcept {
+      type = other.type;
+      bytes.Swap(&other.bytes);
+      return *this;
+    }
+
     const google::protobuf::Descriptor* type = nullptr;
-    std::string bytes;
+    grpc::ByteBuffer bytes;
   };
 
   // One call as stored. Kept in native types rather than as a RecordedCall:
@@ -65,12 +82,16 @@ class Journal {
     uint64_t sequence = 0;
     const std::string* method = nullptr;  // interned in names_
     absl::Time start_time;
-    std::vector<Payload> requests;
+    // One request per call (no client streaming); inline, no allocation.
+    absl::InlinedVector<Payload, 1> requests;
     std::vector<Payload> responses;
     std::multimap<std::string, std::string> request_metadata;
     std::optional<absl::Duration> deadline_remaining;
     std::string peer;
-    std::optional<CallerIdentity> identity;
+    // The transport's part of the identity, shared by all calls of an
+    // in-process server; has_bearer_token is per call.
+    std::shared_ptr<const CallerIdentity> transport_identity;
+    bool has_bearer_token = false;
     std::string rule;
     grpc::StatusCode status_code = grpc::StatusCode::OK;
     std::string status_message;
@@ -89,13 +110,22 @@ class Journal {
     bool recording() const { return recording_; }
     uint64_t sequence() const { return entry_.sequence; }
 
+    // Records a message already serialized by gRPC, sharing its slices.
+    void AddRequest(const google::protobuf::Descriptor* type,
+                    const grpc::ByteBuffer& bytes);
+    void AddResponse(const google::protobuf::Descriptor* type,
+                     const grpc::ByteBuffer& bytes);
+    // Records a message by serializing it.
     void AddRequest(const google::protobuf::Message& request);
     void AddResponse(const google::protobuf::Message& response);
     // Takes the metadata by value so that a caller done with it can move it.
     void SetRequestMetadata(std::multimap<std::string, std::string> metadata);
     void SetDeadlineRemaining(absl::Duration remaining);
     void SetPeer(std::string peer);
-    void SetIdentity(const CallerIdentity& identity);
+    // `transport_identity` without has_bearer_token, which is given apart so
+    // that calls over one transport can share it.
+    void SetIdentity(std::shared_ptr<const CallerIdentity> transport_identity,
+                     bool has_bearer_token);
     void SetRule(absl::string_view rule);
 
    private:

@@ -31,7 +31,7 @@ struct ServerCore {
   bool fixed_transport_identity = false;
   mutable absl::once_flag identity_once;
   mutable std::string transport_peer;
-  mutable CallerIdentity transport_identity;
+  mutable std::shared_ptr<const CallerIdentity> transport_identity;
 };
 
 // The grpc::Service implementations of the fake server, one per service:
