@@ -218,14 +218,6 @@ int Run(int argc, char** argv) {
   }
   control.Attach(server.get());
 
-  if (!config.port_file.empty()) {
-    absl::Status written = WriteFileAtomically(
-        config.port_file, absl::StrCat(server->port(), "\n"));
-    if (!written.ok()) {
-      Fail(kExitFailure, absl::StrCat("--port_file=", config.port_file, ": ",
-                                      written.message()));
-    }
-  }
   absl::FPrintF(
       stdout,
       "workflows_fake_server: serving on %s (%s)%s%s; control service "
@@ -239,6 +231,16 @@ int Run(int argc, char** argv) {
       config.scenarios.empty() ? "" : scenario.name(),
       config.simulated_clock ? "; simulated clock" : "");
   std::fflush(stdout);
+  // The port file is the "ready" signal scripts wait for, so it comes last:
+  // by then the banner above is on stdout for whoever reads it.
+  if (!config.port_file.empty()) {
+    absl::Status written = WriteFileAtomically(
+        config.port_file, absl::StrCat(server->port(), "\n"));
+    if (!written.ok()) {
+      Fail(kExitFailure, absl::StrCat("--port_file=", config.port_file, ": ",
+                                      written.message()));
+    }
+  }
 
   int signal_number = 0;
   while (sigwait(&shutdown_signals, &signal_number) != 0) {
