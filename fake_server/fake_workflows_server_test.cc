@@ -207,9 +207,9 @@ TEST_P(FakeWorkflowsServerTest,
   EXPECT_THAT(calls[0].responses(), IsEmpty());
 }
 
-// The adapters are registered by hand, path by path, and serve raw bytes:
-// every method the scenario format knows is served under its full path, and
-// each call is journaled under that path.
+// The adapters name each method's path by hand: every method the scenario
+// format knows is served under its full path (a generic call with an empty
+// payload reaches it), and each call is journaled under that path.
 TEST_P(FakeWorkflowsServerTest, ServesEveryMethodUnderItsFullPath) {
   grpc::Slice empty_payload;
   const grpc::ByteBuffer empty_request(&empty_payload, 1);

@@ -1,10 +1,6 @@
 #include "fake_server/journal.h"
 
-#include <grpcpp/impl/codegen/proto_utils.h>
-
-#include <string>
 #include <utility>
-#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
@@ -52,51 +48,19 @@ bool Journal::MethodMatches(absl::string_view full_method,
   return before == '/' || (before == '.' && absl::StrContains(query, '/'));
 }
 
-namespace {
-
-grpc::ByteBuffer Serialize(const google::protobuf::Message& message) {
-  grpc::ByteBuffer bytes;
-  bool own_buffer = false;
-  grpc::SerializationTraits<google::protobuf::Message>::Serialize(
-      message, &bytes, &own_buffer);
-  return bytes;
-}
-
-std::string Flatten(const grpc::ByteBuffer& bytes) {
-  std::string flat;
-  std::vector<grpc::Slice> slices;
-  if (!bytes.Valid() || !bytes.Dump(&slices).ok()) return flat;
-  flat.reserve(bytes.Length());
-  for (const grpc::Slice& slice : slices) {
-    flat.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return flat;
-}
-
-}  // namespace
-
-void Journal::ActiveCall::AddRequest(const google::protobuf::Descriptor* type,
-                                     const grpc::ByteBuffer& bytes) {
-  if (recording_) entry_.requests.emplace_back(type, bytes);
-}
-
-void Journal::ActiveCall::AddResponse(const google::protobuf::Descriptor* type,
-                                      const grpc::ByteBuffer& bytes) {
-  if (recording_) entry_.responses.emplace_back(type, bytes);
-}
-
 void Journal::ActiveCall::AddRequest(const google::protobuf::Message& request) {
-  if (recording_) {
-    entry_.requests.emplace_back(request.GetDescriptor(), Serialize(request));
-  }
+  if (!recording_) return;
+  Payload& payload = entry_.requests.emplace_back();
+  payload.type = request.GetDescriptor();
+  request.SerializeToString(&payload.bytes);
 }
 
 void Journal::ActiveCall::AddResponse(
     const google::protobuf::Message& response) {
-  if (recording_) {
-    entry_.responses.emplace_back(response.GetDescriptor(),
-                                  Serialize(response));
-  }
+  if (!recording_) return;
+  Payload& payload = entry_.responses.emplace_back();
+  payload.type = response.GetDescriptor();
+  response.SerializeToString(&payload.bytes);
 }
 
 void Journal::ActiveCall::SetRequestMetadata(
@@ -180,7 +144,7 @@ RecordedCall Journal::ToRecordedCall(const Entry& entry) {
     // The URL Any::PackFrom would write.
     any->set_type_url(
         absl::StrCat("type.googleapis.com/", payload.type->full_name()));
-    any->set_value(Flatten(payload.bytes));
+    any->set_value(payload.bytes);
   };
   for (const Payload& request : entry.requests) {
     pack(request, call.add_requests());

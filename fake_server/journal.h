@@ -1,7 +1,6 @@
 #ifndef WORKFLOWS_FAKE_SERVER_JOURNAL_H_
 #define WORKFLOWS_FAKE_SERVER_JOURNAL_H_
 
-#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
@@ -12,7 +11,6 @@
 #include <optional>
 #include <set>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -54,25 +52,12 @@ struct JournalOptions {
 // ("JobAPI/GetJob") or full ("/descarteslabs.workflows.JobAPI/GetJob").
 class Journal {
  private:
-  // A request or response as recorded: its type and its wire bytes, held as
-  // the grpc::ByteBuffer that gRPC itself received or sent (a reference to
-  // the same slices, not a copy). Packed into a google.protobuf.Any only when
-  // the journal is read.
+  // A request or response as recorded: its type and wire bytes. Packed into
+  // a google.protobuf.Any only when the journal is read, so recording costs
+  // one serialization and no Any per message.
   struct Payload {
-    Payload(const google::protobuf::Descriptor* type, grpc::ByteBuffer bytes)
-        : type(type), bytes(std::move(bytes)) {}
-    // grpc::ByteBuffer has no move constructor; swapping keeps moves free.
-    Payload(Payload&& other) noexcept : type(other.type) {
-      bytes.Swap(&other.bytes);
-    }
-    Payload& operator=(Payload&& other) noexcept {
-      type = other.type;
-      bytes.Swap(&other.bytes);
-      return *this;
-    }
-
     const google::protobuf::Descriptor* type = nullptr;
-    grpc::ByteBuffer bytes;
+    std::string bytes;
   };
 
   // One call as stored. Kept in native types rather than as a RecordedCall:
@@ -82,7 +67,7 @@ class Journal {
     uint64_t sequence = 0;
     const std::string* method = nullptr;  // interned in names_
     absl::Time start_time;
-    // One request per call (no client streaming); inline, no allocation.
+    // One request per call (no client streaming): inline, no allocation.
     absl::InlinedVector<Payload, 1> requests;
     std::vector<Payload> responses;
     std::multimap<std::string, std::string> request_metadata;
@@ -110,12 +95,6 @@ class Journal {
     bool recording() const { return recording_; }
     uint64_t sequence() const { return entry_.sequence; }
 
-    // Records a message already serialized by gRPC, sharing its slices.
-    void AddRequest(const google::protobuf::Descriptor* type,
-                    const grpc::ByteBuffer& bytes);
-    void AddResponse(const google::protobuf::Descriptor* type,
-                     const grpc::ByteBuffer& bytes);
-    // Records a message by serializing it.
     void AddRequest(const google::protobuf::Message& request);
     void AddResponse(const google::protobuf::Message& response);
     // Takes the metadata by value so that a caller done with it can move it.

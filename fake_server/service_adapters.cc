@@ -1,10 +1,6 @@
 #include "fake_server/service_adapters.h"
 
 #include <grpc/grpc_security_constants.h>
-#include <grpcpp/impl/codegen/proto_utils.h>
-#include <grpcpp/impl/rpc_service_method.h>
-#include <grpcpp/support/byte_buffer.h>
-#include <grpcpp/support/method_handler.h>
 
 #include <functional>
 #include <optional>
@@ -16,17 +12,21 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "fake_server/behavior_runner.h"
-#include "grpc/health/v1/health.pb.h"
-#include "proto/discover.pb.h"
-#include "proto/job.pb.h"
-#include "proto/workflow.pb.h"
-#include "proto/xyz.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "proto/discover.grpc.pb.h"
+#include "proto/job.grpc.pb.h"
+#include "proto/workflow.grpc.pb.h"
+#include "proto/xyz.grpc.pb.h"
 
 namespace workflows {
 namespace fake {
 namespace {
 
 using ::google::protobuf::Message;
+
+namespace dw = ::descarteslabs::workflows;
+namespace dd = ::descarteslabs::discover::v0alpha;
+namespace hv1 = ::grpc::health::v1;
 
 std::string FirstProperty(const grpc::AuthContext& auth, const char* property) {
   std::vector<grpc::string_ref> values = auth.FindPropertyValues(property);
@@ -63,9 +63,8 @@ std::shared_ptr<const CallerIdentity> TransportIdentityOf(
 // Records what the client sent, as it arrives. Only runs when the journal is
 // recording. The metadata is handed over when the call ends (see HandleCall).
 void RecordArrival(const ServerCore& core, ServerCallContext& call,
-                   const Message& request, const grpc::ByteBuffer& raw_request,
-                   Journal::ActiveCall& entry) {
-  entry.AddRequest(request.GetDescriptor(), raw_request);
+                   const Message& request, Journal::ActiveCall& entry) {
+  entry.AddRequest(request);
   if (call.has_deadline()) {
     entry.SetDeadlineRemaining(call.deadline() - absl::Now());
   }
@@ -106,11 +105,11 @@ grpc::Status AdjustForShutdown(const ServerCallContext& call,
 template <typename Run>
 grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
                         grpc::ServerContext* context, const Message& request,
-                        const grpc::ByteBuffer& raw_request, const Run& run) {
+                        const Run& run) {
   ServerCallContext call(context, method, core.clock, core.shutdown);
   Journal::ActiveCall entry = core.journal->Begin(method, core.clock->Now());
   Journal::ActiveCall* record = entry.recording() ? &entry : nullptr;
-  if (record != nullptr) RecordArrival(core, call, request, raw_request, entry);
+  if (record != nullptr) RecordArrival(core, call, request, entry);
 
   const CallView view{method, &request, &call.request_metadata()};
   // A call the auth policy refuses runs the refusal as its behaviour, so it
@@ -136,42 +135,19 @@ template <typename Request, typename Response>
 using StreamMethod = grpc::Status (Backend::*)(CallContext*, const Request&,
                                                ServerStream<Response>*);
 
-// Parses a request as gRPC's generated handler would (same error status),
-// leaving `raw` intact for the journal.
-template <typename Request>
-grpc::Status ParseRequest(const grpc::ByteBuffer& raw, Request* request) {
-  grpc::ByteBuffer consumed(raw);  // shares the slices; Deserialize clears it
-  return grpc::SerializationTraits<Request>::Deserialize(&consumed, request);
-}
-
-grpc::Status SerializeMessage(const Message& message, grpc::ByteBuffer* raw) {
-  bool own_buffer = false;
-  return grpc::SerializationTraits<Message>::Serialize(message, raw,
-                                                       &own_buffer);
-}
-
 template <typename Request, typename Response>
-grpc::Status ServeUnary(const ServerCore& core, const char* method,
-                        grpc::ServerContext* context,
-                        const grpc::ByteBuffer& raw_request,
-                        grpc::ByteBuffer* raw_response,
-                        UnaryMethod<Request, Response> backend_method) {
-  Request request;
-  grpc::Status parsed = ParseRequest(raw_request, &request);
-  if (!parsed.ok()) return parsed;
-  Response response;
+grpc::Status Unary(const ServerCore* core, const char* method,
+                   grpc::ServerContext* context, const Request* request,
+                   Response* response,
+                   UnaryMethod<Request, Response> backend_method) {
   return HandleCall(
-      core, method, context, request, raw_request,
+      *core, method, context, *request,
       [&](const Behavior& behavior, ServerCallContext& call,
           Journal::ActiveCall* record) {
-        grpc::Status status = RunUnaryBehavior(behavior, &call, &response, [&] {
-          return (core.backend->*backend_method)(&call, request, &response);
+        grpc::Status status = RunUnaryBehavior(behavior, &call, response, [&] {
+          return (core->backend->*backend_method)(&call, *request, response);
         });
-        if (!status.ok()) return status;
-        status = SerializeMessage(response, raw_response);
-        if (status.ok() && record != nullptr) {
-          record->AddResponse(Response::descriptor(), *raw_response);
-        }
+        if (status.ok() && record != nullptr) record->AddResponse(*response);
         return status;
       });
 }
@@ -180,30 +156,34 @@ grpc::Status ServeUnary(const ServerCore& core, const char* method,
 template <typename Response>
 class ClientStream {
  public:
-  ClientStream(grpc::ServerWriter<grpc::ByteBuffer>* writer,
-               ServerCallContext* call, Journal::ActiveCall* record)
+  ClientStream(grpc::ServerWriter<Response>* writer, ServerCallContext* call,
+               Journal::ActiveCall* record)
       : writer_(writer), call_(call), record_(record) {}
 
-  // `message` may be a Response or a dynamic message of its type (e.g.
-  // unpacked from an Any); either serializes the same.
   bool Write(const Message& message) {
     if (call_->shutting_down()) return false;
-    if (message.GetDescriptor() != Response::descriptor()) {
-      absl::FPrintF(stderr, "fake server: %s: cannot send a %s as a %s\n",
-                    call_->method(), message.GetDescriptor()->full_name(),
-                    Response::descriptor()->full_name());
-      return false;
+    const Response* typed =
+        google::protobuf::DynamicCastToGenerated<Response>(&message);
+    Response copy;
+    if (typed == nullptr) {
+      // A dynamic message of the right type (e.g. unpacked from an Any).
+      if (message.GetDescriptor() != Response::descriptor()) {
+        absl::FPrintF(stderr, "fake server: %s: cannot send a %s as a %s\n",
+                      call_->method(), message.GetDescriptor()->full_name(),
+                      Response::descriptor()->full_name());
+        return false;
+      }
+      copy.CopyFrom(message);
+      typed = &copy;
     }
-    grpc::ByteBuffer raw;
-    if (!SerializeMessage(message, &raw).ok()) return false;
     call_->MarkInitialMetadataSent();
-    if (!writer_->Write(raw)) return false;
-    if (record_ != nullptr) record_->AddResponse(Response::descriptor(), raw);
+    if (!writer_->Write(*typed)) return false;
+    if (record_ != nullptr) record_->AddResponse(*typed);
     return true;
   }
 
  private:
-  grpc::ServerWriter<grpc::ByteBuffer>* const writer_;
+  grpc::ServerWriter<Response>* const writer_;
   ServerCallContext* const call_;
   Journal::ActiveCall* const record_;
 };
@@ -222,16 +202,12 @@ class FilteredStream : public ServerStream<Response> {
 };
 
 template <typename Request, typename Response>
-grpc::Status ServeStream(const ServerCore& core, const char* method,
-                         grpc::ServerContext* context,
-                         const grpc::ByteBuffer& raw_request,
-                         grpc::ServerWriter<grpc::ByteBuffer>* writer,
-                         StreamMethod<Request, Response> backend_method) {
-  Request request;
-  grpc::Status parsed = ParseRequest(raw_request, &request);
-  if (!parsed.ok()) return parsed;
+grpc::Status Stream(const ServerCore* core, const char* method,
+                    grpc::ServerContext* context, const Request* request,
+                    grpc::ServerWriter<Response>* writer,
+                    StreamMethod<Request, Response> backend_method) {
   return HandleCall(
-      core, method, context, request, raw_request,
+      *core, method, context, *request,
       [&](const Behavior& behavior, ServerCallContext& call,
           Journal::ActiveCall* record) {
         ClientStream<Response> out(writer, &call, record);
@@ -240,56 +216,189 @@ grpc::Status ServeStream(const ServerCore& core, const char* method,
             [&out](const Message& message) { return out.Write(message); },
             [&](const std::function<bool(const Message&)>& filter) {
               FilteredStream<Response> stream(filter);
-              return (core.backend->*backend_method)(&call, request, &stream);
+              return (core->backend->*backend_method)(&call, *request, &stream);
             });
       });
 }
 
-// One gRPC service of the fake server, served raw: requests arrive and
-// responses leave as grpc::ByteBuffer. The adapter parses and serializes
-// exactly once, as generated code would, and the journal keeps references
-// to the same bytes instead of serializing every message a second time.
-class RawService final : public grpc::Service {
- public:
-  explicit RawService(const ServerCore* core) : core_(core) {}
+// One line per RPC: the method's full path and its Backend method.
 
-  // `path` is the method's full name, e.g.
-  // "/descarteslabs.workflows.JobAPI/GetJob"; a literal, so it outlives us.
-  template <typename Request, typename Response>
-  RawService& Unary(const char* path,
-                    UnaryMethod<Request, Response> backend_method) {
-    const ServerCore* core = core_;
-    AddMethod(new grpc::internal::RpcServiceMethod(
-        path, grpc::internal::RpcMethod::NORMAL_RPC,
-        new grpc::internal::RpcMethodHandler<RawService, grpc::ByteBuffer,
-                                             grpc::ByteBuffer>(
-            [core, path, backend_method](
-                RawService*, grpc::ServerContext* context,
-                const grpc::ByteBuffer* request, grpc::ByteBuffer* response) {
-              return ServeUnary(*core, path, context, *request, response,
-                                backend_method);
-            },
-            this)));
-    return *this;
+class WorkflowApiAdapter final : public dw::WorkflowAPI::Service {
+ public:
+  explicit WorkflowApiAdapter(const ServerCore* core) : core_(core) {}
+
+  grpc::Status UpsertWorkflow(grpc::ServerContext* c,
+                              const dw::UpsertWorkflowRequest* q,
+                              dw::Workflow* r) override {
+    return Unary(core_, "/descarteslabs.workflows.WorkflowAPI/UpsertWorkflow",
+                 c, q, r, &Backend::UpsertWorkflow);
+  }
+  grpc::Status GetWorkflow(grpc::ServerContext* c,
+                           const dw::GetWorkflowRequest* q,
+                           dw::Workflow* r) override {
+    return Unary(core_, "/descarteslabs.workflows.WorkflowAPI/GetWorkflow", c,
+                 q, r, &Backend::GetWorkflow);
+  }
+  grpc::Status GetVersion(grpc::ServerContext* c,
+                          const dw::GetVersionRequest* q,
+                          dw::VersionedGraft* r) override {
+    return Unary(core_, "/descarteslabs.workflows.WorkflowAPI/GetVersion", c, q,
+                 r, &Backend::GetVersion);
+  }
+  grpc::Status SearchWorkflows(grpc::ServerContext* c,
+                               const dw::SearchWorkflowsRequest* q,
+                               grpc::ServerWriter<dw::Workflow>* w) override {
+    return Stream(core_, "/descarteslabs.workflows.WorkflowAPI/SearchWorkflows",
+                  c, q, w, &Backend::SearchWorkflows);
+  }
+  grpc::Status DeleteWorkflow(grpc::ServerContext* c,
+                              const dw::DeleteWorkflowRequest* q,
+                              dw::Empty* r) override {
+    return Unary(core_, "/descarteslabs.workflows.WorkflowAPI/DeleteWorkflow",
+                 c, q, r, &Backend::DeleteWorkflow);
+  }
+  grpc::Status GetWmtsUrlTemplate(grpc::ServerContext* c, const dw::Empty* q,
+                                  dw::WmtsUrlTemplateResponse* r) override {
+    return Unary(core_,
+                 "/descarteslabs.workflows.WorkflowAPI/GetWmtsUrlTemplate", c,
+                 q, r, &Backend::GetWmtsUrlTemplate);
   }
 
-  template <typename Request, typename Response>
-  RawService& Stream(const char* path,
-                     StreamMethod<Request, Response> backend_method) {
-    const ServerCore* core = core_;
-    AddMethod(new grpc::internal::RpcServiceMethod(
-        path, grpc::internal::RpcMethod::SERVER_STREAMING,
-        new grpc::internal::ServerStreamingHandler<RawService, grpc::ByteBuffer,
-                                                   grpc::ByteBuffer>(
-            [core, path, backend_method](
-                RawService*, grpc::ServerContext* context,
-                const grpc::ByteBuffer* request,
-                grpc::ServerWriter<grpc::ByteBuffer>* writer) {
-              return ServeStream(*core, path, context, *request, writer,
-                                 backend_method);
-            },
-            this)));
-    return *this;
+ private:
+  const ServerCore* const core_;
+};
+
+class JobApiAdapter final : public dw::JobAPI::Service {
+ public:
+  explicit JobApiAdapter(const ServerCore* core) : core_(core) {}
+
+  grpc::Status CreateJob(grpc::ServerContext* c, const dw::CreateJobRequest* q,
+                         dw::Job* r) override {
+    return Unary(core_, "/descarteslabs.workflows.JobAPI/CreateJob", c, q, r,
+                 &Backend::CreateJob);
+  }
+  grpc::Status ListJobs(grpc::ServerContext* c, const dw::ListJobsRequest* q,
+                        grpc::ServerWriter<dw::Job>* w) override {
+    return Stream(core_, "/descarteslabs.workflows.JobAPI/ListJobs", c, q, w,
+                  &Backend::ListJobs);
+  }
+  grpc::Status GetJob(grpc::ServerContext* c, const dw::GetJobRequest* q,
+                      dw::Job* r) override {
+    return Unary(core_, "/descarteslabs.workflows.JobAPI/GetJob", c, q, r,
+                 &Backend::GetJob);
+  }
+  grpc::Status CancelJob(grpc::ServerContext* c, const dw::CancelJobRequest* q,
+                         dw::CancelJobResponse* r) override {
+    return Unary(core_, "/descarteslabs.workflows.JobAPI/CancelJob", c, q, r,
+                 &Backend::CancelJob);
+  }
+  grpc::Status WatchJob(grpc::ServerContext* c, const dw::WatchJobRequest* q,
+                        grpc::ServerWriter<dw::Job::State>* w) override {
+    return Stream(core_, "/descarteslabs.workflows.JobAPI/WatchJob", c, q, w,
+                  &Backend::WatchJob);
+  }
+
+ private:
+  const ServerCore* const core_;
+};
+
+class XyzApiAdapter final : public dw::XYZAPI::Service {
+ public:
+  explicit XyzApiAdapter(const ServerCore* core) : core_(core) {}
+
+  grpc::Status CreateXYZ(grpc::ServerContext* c, const dw::CreateXYZRequest* q,
+                         dw::XYZ* r) override {
+    return Unary(core_, "/descarteslabs.workflows.XYZAPI/CreateXYZ", c, q, r,
+                 &Backend::CreateXYZ);
+  }
+  grpc::Status GetXYZ(grpc::ServerContext* c, const dw::GetXYZRequest* q,
+                      dw::XYZ* r) override {
+    return Unary(core_, "/descarteslabs.workflows.XYZAPI/GetXYZ", c, q, r,
+                 &Backend::GetXYZ);
+  }
+  grpc::Status ListXYZ(grpc::ServerContext* c, const dw::ListXYZRequest* q,
+                       grpc::ServerWriter<dw::XYZ>* w) override {
+    return Stream(core_, "/descarteslabs.workflows.XYZAPI/ListXYZ", c, q, w,
+                  &Backend::ListXYZ);
+  }
+  grpc::Status DeleteXYZ(grpc::ServerContext* c, const dw::DeleteXYZRequest* q,
+                         google::protobuf::Empty* r) override {
+    return Unary(core_, "/descarteslabs.workflows.XYZAPI/DeleteXYZ", c, q, r,
+                 &Backend::DeleteXYZ);
+  }
+  grpc::Status GetXYZSessionLogs(
+      grpc::ServerContext* c, const dw::GetXYZSessionLogsRequest* q,
+      grpc::ServerWriter<dw::XYZLogRecord>* w) override {
+    return Stream(core_, "/descarteslabs.workflows.XYZAPI/GetXYZSessionLogs", c,
+                  q, w, &Backend::GetXYZSessionLogs);
+  }
+
+ private:
+  const ServerCore* const core_;
+};
+
+class AccessGrantApiAdapter final : public dd::AccessGrantApi::Service {
+ public:
+  explicit AccessGrantApiAdapter(const ServerCore* core) : core_(core) {}
+
+  grpc::Status CreateAccessGrant(grpc::ServerContext* c,
+                                 const dd::CreateAccessGrantRequest* q,
+                                 dd::CreateAccessGrantResponse* r) override {
+    return Unary(
+        core_,
+        "/descarteslabs.discover.v0alpha.AccessGrantApi/CreateAccessGrant", c,
+        q, r, &Backend::CreateAccessGrant);
+  }
+  grpc::Status DeleteAccessGrant(grpc::ServerContext* c,
+                                 const dd::DeleteAccessGrantRequest* q,
+                                 dd::DeleteAccessGrantResponse* r) override {
+    return Unary(
+        core_,
+        "/descarteslabs.discover.v0alpha.AccessGrantApi/DeleteAccessGrant", c,
+        q, r, &Backend::DeleteAccessGrant);
+  }
+  grpc::Status ListAccessGrants(grpc::ServerContext* c,
+                                const dd::ListAccessGrantsRequest* q,
+                                dd::ListAccessGrantsResponse* r) override {
+    return Unary(
+        core_,
+        "/descarteslabs.discover.v0alpha.AccessGrantApi/ListAccessGrants", c, q,
+        r, &Backend::ListAccessGrants);
+  }
+  grpc::Status ListAccessGrantsStream(
+      grpc::ServerContext* c, const dd::ListAccessGrantsStreamRequest* q,
+      grpc::ServerWriter<dd::ListAccessGrantsStreamResponse>* w) override {
+    return Stream(
+        core_,
+        "/descarteslabs.discover.v0alpha.AccessGrantApi/ListAccessGrantsStream",
+        c, q, w, &Backend::ListAccessGrantsStream);
+  }
+  grpc::Status ReplaceAccessGrant(grpc::ServerContext* c,
+                                  const dd::ReplaceAccessGrantRequest* q,
+                                  dd::ReplaceAccessGrantResponse* r) override {
+    return Unary(
+        core_,
+        "/descarteslabs.discover.v0alpha.AccessGrantApi/ReplaceAccessGrant", c,
+        q, r, &Backend::ReplaceAccessGrant);
+  }
+
+ private:
+  const ServerCore* const core_;
+};
+
+class HealthAdapter final : public hv1::Health::Service {
+ public:
+  explicit HealthAdapter(const ServerCore* core) : core_(core) {}
+
+  grpc::Status Check(grpc::ServerContext* c, const hv1::HealthCheckRequest* q,
+                     hv1::HealthCheckResponse* r) override {
+    return Unary(core_, "/grpc.health.v1.Health/Check", c, q, r,
+                 &Backend::Check);
+  }
+  grpc::Status Watch(grpc::ServerContext* c, const hv1::HealthCheckRequest* q,
+                     grpc::ServerWriter<hv1::HealthCheckResponse>* w) override {
+    return Stream(core_, "/grpc.health.v1.Health/Watch", c, q, w,
+                  &Backend::Watch);
   }
 
  private:
@@ -300,67 +409,12 @@ class RawService final : public grpc::Service {
 
 std::vector<std::unique_ptr<grpc::Service>> MakeServiceAdapters(
     const ServerCore* core) {
-  // One RawService per gRPC service: the server names a service after its
-  // methods' paths (reflection lists them that way).
-  auto workflow_api = std::make_unique<RawService>(core);
-  workflow_api
-      ->Unary("/descarteslabs.workflows.WorkflowAPI/UpsertWorkflow",
-              &Backend::UpsertWorkflow)
-      .Unary("/descarteslabs.workflows.WorkflowAPI/GetWorkflow",
-             &Backend::GetWorkflow)
-      .Unary("/descarteslabs.workflows.WorkflowAPI/GetVersion",
-             &Backend::GetVersion)
-      .Stream("/descarteslabs.workflows.WorkflowAPI/SearchWorkflows",
-              &Backend::SearchWorkflows)
-      .Unary("/descarteslabs.workflows.WorkflowAPI/DeleteWorkflow",
-             &Backend::DeleteWorkflow)
-      .Unary("/descarteslabs.workflows.WorkflowAPI/GetWmtsUrlTemplate",
-             &Backend::GetWmtsUrlTemplate);
-
-  auto job_api = std::make_unique<RawService>(core);
-  job_api
-      ->Unary("/descarteslabs.workflows.JobAPI/CreateJob", &Backend::CreateJob)
-      .Stream("/descarteslabs.workflows.JobAPI/ListJobs", &Backend::ListJobs)
-      .Unary("/descarteslabs.workflows.JobAPI/GetJob", &Backend::GetJob)
-      .Unary("/descarteslabs.workflows.JobAPI/CancelJob", &Backend::CancelJob)
-      .Stream("/descarteslabs.workflows.JobAPI/WatchJob", &Backend::WatchJob);
-
-  auto xyz_api = std::make_unique<RawService>(core);
-  xyz_api
-      ->Unary("/descarteslabs.workflows.XYZAPI/CreateXYZ", &Backend::CreateXYZ)
-      .Unary("/descarteslabs.workflows.XYZAPI/GetXYZ", &Backend::GetXYZ)
-      .Stream("/descarteslabs.workflows.XYZAPI/ListXYZ", &Backend::ListXYZ)
-      .Unary("/descarteslabs.workflows.XYZAPI/DeleteXYZ", &Backend::DeleteXYZ)
-      .Stream("/descarteslabs.workflows.XYZAPI/GetXYZSessionLogs",
-              &Backend::GetXYZSessionLogs);
-
-  auto access_grant_api = std::make_unique<RawService>(core);
-  access_grant_api
-      ->Unary(
-          "/descarteslabs.discover.v0alpha.AccessGrantApi/CreateAccessGrant",
-          &Backend::CreateAccessGrant)
-      .Unary("/descarteslabs.discover.v0alpha.AccessGrantApi/DeleteAccessGrant",
-             &Backend::DeleteAccessGrant)
-      .Unary("/descarteslabs.discover.v0alpha.AccessGrantApi/ListAccessGrants",
-             &Backend::ListAccessGrants)
-      .Stream(
-          "/descarteslabs.discover.v0alpha.AccessGrantApi/"
-          "ListAccessGrantsStream",
-          &Backend::ListAccessGrantsStream)
-      .Unary(
-          "/descarteslabs.discover.v0alpha.AccessGrantApi/ReplaceAccessGrant",
-          &Backend::ReplaceAccessGrant);
-
-  auto health = std::make_unique<RawService>(core);
-  health->Unary("/grpc.health.v1.Health/Check", &Backend::Check)
-      .Stream("/grpc.health.v1.Health/Watch", &Backend::Watch);
-
   std::vector<std::unique_ptr<grpc::Service>> services;
-  services.push_back(std::move(workflow_api));
-  services.push_back(std::move(job_api));
-  services.push_back(std::move(xyz_api));
-  services.push_back(std::move(access_grant_api));
-  services.push_back(std::move(health));
+  services.push_back(std::make_unique<WorkflowApiAdapter>(core));
+  services.push_back(std::make_unique<JobApiAdapter>(core));
+  services.push_back(std::make_unique<XyzApiAdapter>(core));
+  services.push_back(std::make_unique<AccessGrantApiAdapter>(core));
+  services.push_back(std::make_unique<HealthAdapter>(core));
   return services;
 }
 

@@ -37,12 +37,9 @@ struct ServerCore {
 // The grpc::Service implementations of the fake server, one per service:
 // descarteslabs.workflows.WorkflowAPI, JobAPI, XYZAPI,
 // descarteslabs.discover.v0alpha.AccessGrantApi and grpc.health.v1.Health.
-// Every RPC, unary or streaming, takes one path: parse, journal begin, auth
-// policy, script decision, the decided Behavior (pass-through calls
-// `core.backend`), serialize, journal end. The services are registered raw
-// (grpc::ByteBuffer request and response), so a message is parsed and
-// serialized once, as generated code would, and the journal keeps references
-// to those same bytes.
+// Every RPC, unary or streaming, takes one path: journal begin, auth policy,
+// script decision, the decided Behavior (pass-through calls `core.backend`),
+// journal end.
 //
 //   ServerCore core{backend, script, journal, clock, &shutdown};
 //   auto services = MakeServiceAdapters(&core);
