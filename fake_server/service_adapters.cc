@@ -6,7 +6,6 @@
 #include <optional>
 #include <string>
 
-#include "absl/base/call_once.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -73,7 +72,7 @@ void RecordArrival(const ServerCore& core, ServerCallContext& call,
     // Every call of this server arrives over the same in-process transport:
     // ask gRPC once, not per call (each answer allocates; the peer string
     // and the AuthContext were a measurable part of the per-call cost).
-    absl::call_once(core.identity_once, [&] {
+    std::call_once(core.identity_once, [&] {
       core.transport_peer = call.peer();
       core.transport_identity = TransportIdentityOf(*call.server_context());
     });

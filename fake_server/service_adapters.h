@@ -4,10 +4,10 @@
 #include <grpcpp/impl/codegen/service_type.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
-#include "absl/base/call_once.h"
 #include "client/clock.h"
 #include "fake_server/backend.h"
 #include "fake_server/journal.h"
@@ -29,7 +29,9 @@ struct ServerCore {
   // caller's peer and transport identity are the same for all calls and are
   // read from gRPC once, on the first recorded call.
   bool fixed_transport_identity = false;
-  mutable absl::once_flag identity_once;
+  // std::, not absl::call_once: abseil's runs on Debian's uninstrumented
+  // spinlocks, so ThreadSanitizer could not see its happens-before edge.
+  mutable std::once_flag identity_once;
   mutable std::string transport_peer;
   mutable std::shared_ptr<const CallerIdentity> transport_identity;
 };
