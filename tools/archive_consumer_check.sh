@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds and tests examples/consumer against a release-style tarball of this
-# repository: `git archive` of HEAD, consumed through http_archive with a
-# file:// URL, its sha256 and strip_prefix, exactly as a user of a release
-# would. Prints the bazel test output; exits non-zero on failure.
+# repository: `git archive` of HEAD, consumed through http_archive with its
+# sha256 and strip_prefix, exactly as docs/getting_started.md tells a user of
+# a release to: downloads stay disabled and the tarball comes from
+# --distdir. Then checks the API hygiene a consumer sees: production code
+# depending on the testonly kit, or on an internal target, is refused with
+# the error the guide shows. Prints the bazel output; exits non-zero on
+# failure.
 #
 #   bash tools/archive_consumer_check.sh [BEP_JSON_OUT]
 set -euo pipefail
@@ -29,11 +33,12 @@ workspace(name = "consumer")
 
 load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
 
+# The URL is never fetched: --distdir (below) holds a file of the same name.
 http_archive(
     name = "workflows_grpc",
     sha256 = "${sha256}",
     strip_prefix = "${prefix}",
-    urls = ["file://${tarball}"],
+    urls = ["https://releases.invalid/workflows_grpc/${prefix}.tar.gz"],
 )
 
 load("@workflows_grpc//bazel:repositories.bzl", "workflows_grpc_dependencies")
@@ -41,12 +46,46 @@ load("@workflows_grpc//bazel:repositories.bzl", "workflows_grpc_dependencies")
 workflows_grpc_dependencies()
 WORKSPACE
 
+# As the guide says: downloads stay disabled (the consumer's .bazelrc) and
+# the release tarball is found by name in a --distdir.
+echo "common --distdir=${work}" >>"${consumer}/.bazelrc"
+
 cd "${consumer}"
-# Downloads stay disabled in .bazelrc; the only "download" here is the
-# file:// tarball, so allow the downloader for this one command.
-args=(test --config=ci --noexperimental_repository_disable_download //...)
+args=(test --config=ci //...)
 [[ -n "${bep}" ]] && args+=(--build_event_json_file="${bep}")
+# Exit status: bazel's own (3: tests ran and some failed) unless a hygiene
+# check below fails, which is 1.
 status=0
 bazel "${args[@]}" </dev/null || status=$?
+
+hygiene_failed=0
+# expect_refused <package> <BUILD text> <error the guide promises>
+expect_refused() {
+  local package="$1" build="$2" expected="$3" output
+  mkdir -p "${consumer}/${package}"
+  printf '%s\n' "${build}" >"${consumer}/${package}/BUILD.bazel"
+  if output="$(bazel build --config=ci "//${package}:production_code" 2>&1 </dev/null)"; then
+    echo "FAIL: //${package}:production_code built; it must be refused" >&2
+    hygiene_failed=1
+  elif ! grep -q "${expected}" <<<"${output}"; then
+    echo "FAIL: //${package}:production_code was refused without" \
+         "'${expected}':" >&2
+    echo "${output}" >&2
+    hygiene_failed=1
+  else
+    echo "refused as documented: $(grep -m1 "${expected}" <<<"${output}")"
+  fi
+  rm -rf "${consumer:?}/${package}"
+}
+expect_refused bad 'cc_library(
+    name = "production_code",
+    deps = ["@workflows_grpc//testing"],
+)' "depends on testonly target '@workflows_grpc//testing:testing'"
+expect_refused internal 'cc_library(
+    name = "production_code",
+    deps = ["@workflows_grpc//fake_server:behavior_runner"],
+)' "is not visible from target"
+
 bazel shutdown </dev/null
+if [[ ${hygiene_failed} -ne 0 ]]; then exit 1; fi
 exit "${status}"
