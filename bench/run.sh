@@ -98,6 +98,9 @@ def time_row(subject, base, fake, worst_row=False, digits=1):
 # Unary and load are paired: bare and fake run in the same benchmark, batch
 # by batch, and `ratio` is fake time / bare time over the same moments
 # (median over repetitions).
+missing = []
+
+
 def paired_row(subject, name, load=False):
     if load:
         b = get(name, "bare_qps")
@@ -109,24 +112,23 @@ def paired_row(subject, name, load=False):
         f = get(name, "fake_us_per_call")
         subject += " (us/call)"
         digits = 1
-    row(subject, b, f, get(name, "ratio"), digits, True)
+    ratio = get(name, "ratio")
+    if ratio is None:
+        missing.append(name)
+    row(subject, b, f, ratio, digits, True)
 
 
-paired_row("unary GetJob, in-process, pass-through",
-           "BM_UnaryPaired/inproc/fake")
-paired_row("unary GetJob, in-process, scripted reply",
-           "BM_UnaryPaired/inproc/fake_scripted")
-paired_row("unary GetJob, in-process, gMock backend (fall-through)",
-           "BM_UnaryPaired/inproc/fake_gmock")
-paired_row("unary GetJob, in-process, pass-through, journal disabled",
-           "BM_UnaryPaired/inproc/fake_nojournal")
-paired_row("unary GetJob, loopback TCP, pass-through",
-           "BM_UnaryPaired/tcp/fake")
-paired_row("unary GetJob, TLS, pass-through", "BM_UnaryPaired/tls/fake")
-paired_row("load, 32 client threads, in-process", "BM_LoadPaired/inproc/fake",
-           load=True)
-paired_row("load, 32 client threads, loopback TCP", "BM_LoadPaired/tcp/fake",
-           load=True)
+NETS = (("inproc", "in-process"), ("tcp", "loopback TCP"), ("tls", "TLS"))
+VARIANTS = (("fake", "pass-through"), ("fake_scripted", "scripted reply"),
+            ("fake_gmock", "gMock backend (fall-through)"),
+            ("fake_nojournal", "pass-through, journal disabled"))
+for net, net_label in NETS:
+    for side, side_label in VARIANTS:
+        paired_row("unary GetJob, %s, %s" % (net_label, side_label),
+                   "BM_UnaryPaired/%s/%s" % (net, side))
+for net, net_label in NETS:
+    paired_row("load, 32 client threads, %s" % net_label,
+               "BM_LoadPaired/%s/fake" % net, load=True)
 paired_row("load, 32 client threads, in-process, journal disabled",
            "BM_LoadPaired/inproc/fake_nojournal", load=True)
 
@@ -158,5 +160,11 @@ print("|---|---:|---:|---:|")
 for r in rows:
     print("| %s | %s | %s | %s |" % r)
 print()
+if errors or missing:
+    # No ratio line: a worst ratio over a partial set would understate it.
+    for name in missing:
+        print("MISSING " + name + ": no ratio (benchmark failed or absent)",
+              file=sys.stderr)
+    sys.exit(1)
 print("worst_overhead_ratio=%.3f" % worst)
 PY

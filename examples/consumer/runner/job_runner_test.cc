@@ -24,6 +24,7 @@ using ::testing::DoDefault;
 using ::testing::HasSubstr;
 using ::testing::SizeIs;
 using workflows::fake::JobProgression;
+using workflows::testing::DeadlineNear;
 using workflows::testing::EqualsProto;
 using workflows::testing::ExpireDeadline;
 using workflows::testing::ExpiringTokenAuth;
@@ -49,10 +50,18 @@ TEST_F(JobRunnerTest, Succeeds) {
 
 TEST_F(JobRunnerTest, TimesOutAndCancelsTheJob) {
   in_memory().SetNextJobProgression(JobProgression::Manual());
+  // The server answers DEADLINE_EXCEEDED at once and records the deadline
+  // the client sent, so a 2 minute timeout is tested without waiting for it.
   EXPECT_CALL(backend(), WatchJob).WillRepeatedly(ExpireDeadline());
+  JobRunner runner(shared_client(), {.timeout = absl::Minutes(2)});
 
-  EXPECT_THAT(Runner().Run("{\"returns\": 1}"),
+  EXPECT_THAT(runner.Run("{\"returns\": 1}"),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
+  // The runner's timeout, not the client's 24 h stream default, is what the
+  // watch was sent with; and the job was cancelled.
+  ASSERT_THAT(journal().Calls("WatchJob"), SizeIs(1));
+  EXPECT_THAT(journal().Calls("WatchJob")[0],
+              DeadlineNear(absl::Minutes(2), absl::Seconds(5)));
   EXPECT_THAT(journal().Calls("CancelJob"), SizeIs(1));
 }
 
