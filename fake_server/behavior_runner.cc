@@ -120,7 +120,32 @@ grpc::Status ScriptError(absl::string_view message) {
                       absl::StrCat("fake server script error: ", message));
 }
 
-// Sends a scripted stream's messages, then its status.
+// Resets the call (see CallContext::ResetCall). The status is what the
+// journal records; the client sees only the reset.
+grpc::Status Reset(CallContext* call, absl::string_view what) {
+  call->ResetCall();
+  return grpc::Status(
+      grpc::StatusCode::CANCELLED,
+      absl::StrCat("call reset by the fake server (scripted ", what, ")"));
+}
+
+// How a stream ends once its messages are sent (or at its cut).
+grpc::Status EndStream(const StreamScript& script, CallContext* call) {
+  switch (script.end_case()) {
+    case StreamScript::kThenHang:
+      if (script.then_hang()) return Hang(call);
+      break;
+    case StreamScript::kThenReset:
+      if (script.then_reset()) return Reset(call, "then_reset");
+      break;
+    case StreamScript::kStatus:
+    case StreamScript::END_NOT_SET:
+      break;
+  }
+  return ToGrpcStatus(script.status());
+}
+
+// Sends a scripted stream's messages, then ends it.
 grpc::Status RunScriptedStream(
     const StreamScript& script, CallContext* call,
     const google::protobuf::Message& response_prototype,
@@ -139,43 +164,48 @@ grpc::Status RunScriptedStream(
                           "stream broken while sending scripted messages");
     }
   }
-  return ToGrpcStatus(script.status());
+  return EndStream(script, call);
 }
 
-// Passes a stream through to the backend, breaking it with the script's
-// status after `pass_through_messages` messages.
-grpc::Status RunBrokenPassThrough(
+// Passes a stream through to the backend, each message after the script's
+// delay_per_message. With pass_through_messages = K > 0 the stream is cut
+// after K messages and ends as the script says; otherwise (or if the backend
+// ends first) the backend's status stands.
+grpc::Status RunPassThroughStream(
     const StreamScript& script, CallContext* call,
     const std::function<bool(const google::protobuf::Message&)>& write,
     const std::function<grpc::Status(
         const std::function<bool(const google::protobuf::Message&)>&)>&
         pass_through) {
   const absl::Duration per_message = ToAbslDuration(script.delay_per_message());
+  const uint32_t cut_after = script.pass_through_messages();  // 0: never
   uint32_t sent = 0;
-  bool broken_by_script = false;
+  bool cut = false;
   std::optional<grpc::Status> ended;
   grpc::Status backend_status =
       pass_through([&](const google::protobuf::Message& message) {
-        if (sent >= script.pass_through_messages()) {
-          broken_by_script = true;
-          return false;
-        }
+        // A backend that keeps writing after a refused write gets nowhere.
+        if (cut || ended.has_value()) return false;
         ended = Wait(call, per_message, "delay_per_message");
         if (ended.has_value()) return false;
         if (!write(message)) return false;
-        if (++sent == script.pass_through_messages()) {
-          broken_by_script = true;
+        if (++sent == cut_after) {
+          cut = true;
           return false;
         }
         return true;
       });
-  if (broken_by_script) return ToGrpcStatus(script.status());
+  if (cut) return EndStream(script, call);
   if (ended.has_value()) return *ended;
-  // The backend ended (or the client went away) before the break point.
+  // The backend ended (or the client went away) before any cut.
   return backend_status;
 }
 
 }  // namespace
+
+bool IsPassThroughStream(const StreamScript& script) {
+  return script.pass_through() || script.pass_through_messages() > 0;
+}
 
 absl::StatusOr<grpc::StatusCode> ParseStatusCode(absl::string_view code) {
   if (code.empty()) return grpc::StatusCode::OK;
@@ -248,6 +278,10 @@ grpc::Status RunUnaryBehavior(
       status = ScriptError(absl::StrCat("a `stream` behaviour on unary method ",
                                         call->method()));
       break;
+    case Behavior::kReset:
+      response->Clear();
+      status = Reset(call, "reset");
+      break;
   }
   AddMetadata(behavior.trailing_metadata(), call, /*initial=*/false);
   return status;
@@ -285,11 +319,14 @@ grpc::Status RunStreamBehavior(
                        call->method(), "; use `stream`"));
       break;
     case Behavior::kStream:
-      status = behavior.stream().pass_through_messages() > 0
-                   ? RunBrokenPassThrough(behavior.stream(), call, write,
+      status = IsPassThroughStream(behavior.stream())
+                   ? RunPassThroughStream(behavior.stream(), call, write,
                                           pass_through)
                    : RunScriptedStream(behavior.stream(), call,
                                        response_prototype, write);
+      break;
+    case Behavior::kReset:
+      status = Reset(call, "reset");
       break;
   }
   AddMetadata(behavior.trailing_metadata(), call, /*initial=*/false);

@@ -33,6 +33,10 @@ absl::StatusOr<grpc::StatusCode> ParseStatusCode(absl::string_view code);
 //   grpc::Status status = ToGrpcStatus(spec);  // error_details() = rpc.Status
 grpc::Status ToGrpcStatus(const StatusSpec& spec);
 
+// True if `script` passes the backend's stream through (`pass_through`, or
+// `pass_through_messages` > 0) rather than sending its own `messages`.
+bool IsPassThroughStream(const StreamScript& script);
+
 // Runs `behavior` for a unary call: delay, initial metadata, then the
 // outcome. `pass_through` calls the backend and fills `response`. Trailing
 // metadata is added to `call` before returning. A Behavior with no outcome
@@ -40,6 +44,7 @@ grpc::Status ToGrpcStatus(const StatusSpec& spec);
 //
 // `hang` waits until the call is done and ends DEADLINE_EXCEEDED if the
 // deadline has passed, else CANCELLED (client cancel or server shutdown).
+// `reset` calls CallContext::ResetCall() and ends CANCELLED.
 // `fail` with OK ends the call OK with an empty response. A `reply` of the
 // wrong type or a `stream` outcome (unvalidated input) ends INTERNAL.
 //
@@ -53,11 +58,13 @@ grpc::Status RunUnaryBehavior(
     const std::function<grpc::Status()>& pass_through);
 
 // Runs `behavior` for a server-streaming call. Delays, `hang`,
-// `expire_deadline` and `fail` work as for unary calls; `stream` sends its
-// messages (each after `delay_per_message`, cut short when the call is done)
-// and ends with its status, or passes through and breaks the stream after
-// `pass_through_messages` backend messages. A failed write ends the stream
-// CANCELLED. `reply` (unvalidated input) ends INTERNAL.
+// `expire_deadline`, `reset` and `fail` work as for unary calls; `stream`
+// sends its messages (each after `delay_per_message`, cut short when the call
+// is done) and ends as its `end` says (status, then_hang, then_reset), or
+// passes the backend's stream through (see IsPassThroughStream), each message
+// after `delay_per_message`, cut after `pass_through_messages` if set and
+// then ended as `end` says. A failed write ends the stream CANCELLED.
+// `reply` (unvalidated input) ends INTERNAL.
 //
 // `write` sends one message of the method's response type (`response_prototype`
 // gives the type for unpacking Any payloads) and returns false when the stream

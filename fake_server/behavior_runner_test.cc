@@ -65,10 +65,19 @@ class TestCall : public CallContext {
     trailing_.emplace_back(key, value);
   }
   Clock& clock() override { return clock_; }
+  void ResetCall() override {
+    absl::MutexLock lock(&mu_);
+    reset_ = true;
+    done_ = true;
+  }
 
   void MarkDone() {
     absl::MutexLock lock(&mu_);
     done_ = true;
+  }
+  bool was_reset() const {
+    absl::MutexLock lock(&mu_);
+    return reset_;
   }
   std::vector<std::pair<std::string, std::string>> initial() const {
     absl::MutexLock lock(&mu_);
@@ -87,6 +96,7 @@ class TestCall : public CallContext {
   SimulatedClock clock_;
   mutable absl::Mutex mu_;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool reset_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::pair<std::string, std::string>> initial_
       ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, std::string>> trailing_
@@ -552,6 +562,109 @@ TEST_F(RunStreamBehaviorTest, ReplyOnStreamIsInternal) {
   grpc::Status status = Run(behavior, &call);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_THAT(status.error_message(), HasSubstr("use `stream`"));
+}
+
+TEST(RunUnaryBehaviorTest, ResetCancelsTheCallFromTheServer) {
+  Behavior behavior;
+  behavior.set_reset(true);
+  TestCall call;
+  Job response;
+  response.set_id("stale");
+  grpc::Status status =
+      RunUnaryBehavior(behavior, &call, &response, MustNotPassThrough());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_THAT(status.error_message(), HasSubstr("scripted reset"));
+  EXPECT_TRUE(call.was_reset());
+  EXPECT_EQ(response.id(), "");
+}
+
+// The audited bug: a per-message delay on an uncut pass-through stream.
+TEST_F(RunStreamBehaviorTest, UncutPassThroughWithDelayPerMessage) {
+  Behavior behavior;
+  behavior.mutable_stream()->set_pass_through(true);
+  behavior.mutable_stream()->mutable_delay_per_message()->set_nanos(1000);
+  TestCall call;
+  EXPECT_TRUE(Run(behavior, &call).ok());
+  EXPECT_EQ(pass_throughs_, 1);
+  EXPECT_EQ(writer_.written.size(), 5);         // Every backend message, uncut.
+  EXPECT_TRUE(call.waiting.HasBeenNotified());  // The delay was waited.
+}
+
+TEST_F(RunStreamBehaviorTest, PassThroughDelayBeyondDeadlineAnswersAtOnce) {
+  Behavior behavior;
+  behavior.mutable_stream()->set_pass_through(true);
+  behavior.mutable_stream()->mutable_delay_per_message()->set_seconds(60);
+  TestCall call(absl::Now() + absl::Seconds(5));
+  grpc::Status status = Run(behavior, &call);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(writer_.written, IsEmpty());
+  EXPECT_EQ(backend_writes_, 1);  // Stopped at the first message.
+}
+
+TEST_F(RunStreamBehaviorTest, ThenHangKeepsTheStreamOpenAfterKMessages) {
+  Behavior behavior;
+  behavior.mutable_stream()->add_messages()->PackFrom(StateAt(Job::QUEUED));
+  behavior.mutable_stream()->add_messages()->PackFrom(StateAt(Job::RUNNING));
+  behavior.mutable_stream()->set_then_hang(true);
+  TestCall call;
+  std::thread canceller([&] {
+    // The runner blocks only once both messages are out (no delays).
+    call.waiting.WaitForNotification();
+    call.MarkDone();
+  });
+  grpc::Status status = Run(behavior, &call);
+  canceller.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_THAT(status.error_message(), HasSubstr("hanging"));
+  EXPECT_EQ(writer_.written.size(), 2);
+  EXPECT_FALSE(call.was_reset());
+}
+
+TEST_F(RunStreamBehaviorTest, ThenHangAfterPassThroughCut) {
+  Behavior behavior;
+  behavior.mutable_stream()->set_pass_through_messages(2);
+  behavior.mutable_stream()->set_then_hang(true);
+  TestCall call;
+  std::thread canceller([&] {
+    call.waiting.WaitForNotification();
+    call.MarkDone();
+  });
+  grpc::Status status = Run(behavior, &call);
+  canceller.join();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_EQ(writer_.written.size(), 2);
+  EXPECT_EQ(backend_writes_, 2);
+}
+
+TEST_F(RunStreamBehaviorTest, ThenResetAfterScriptedAndPassedThroughMessages) {
+  Behavior scripted;
+  scripted.mutable_stream()->add_messages()->PackFrom(StateAt(Job::QUEUED));
+  scripted.mutable_stream()->set_then_reset(true);
+  TestCall first;
+  grpc::Status status = Run(scripted, &first);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_THAT(status.error_message(), HasSubstr("scripted then_reset"));
+  EXPECT_TRUE(first.was_reset());
+  EXPECT_EQ(writer_.written.size(), 1);
+
+  Behavior passed;
+  passed.mutable_stream()->set_pass_through_messages(3);
+  passed.mutable_stream()->set_then_reset(true);
+  TestCall second;
+  EXPECT_EQ(Run(passed, &second).error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(second.was_reset());
+  EXPECT_EQ(writer_.written.size(), 4);
+  EXPECT_EQ(backend_writes_, 3);
+}
+
+TEST_F(RunStreamBehaviorTest, ResetOutcomeOnStreamSendsNothing) {
+  Behavior behavior;
+  behavior.set_reset(true);
+  TestCall call;
+  EXPECT_EQ(Run(behavior, &call).error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(call.was_reset());
+  EXPECT_THAT(writer_.written, IsEmpty());
+  EXPECT_EQ(pass_throughs_, 0);
 }
 
 }  // namespace

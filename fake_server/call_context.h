@@ -57,6 +57,14 @@ class CallContext {
 
   // The server's clock (simulated in tests).
   virtual Clock& clock() = 0;
+
+  // Aborts the call from the server side, as an RST_STREAM would: the client
+  // sees CANCELLED, and nothing sent afterwards (messages, metadata, the
+  // returned status) reaches it. IsDone() is true afterwards. Scripted
+  // `reset` behaviours use it. Not pure, so that contexts without a
+  // transport (and existing implementations) need not care; the default
+  // does nothing and the caller's CANCELLED status is what the client sees.
+  virtual void ResetCall() {}
 };
 
 // ServerStream is the sending half of a server-streaming RPC.

@@ -70,18 +70,23 @@ bool ControlService::IsLocalPeer(absl::string_view peer) {
          absl::StartsWith(peer, "inproc") || peer == "unknown";
 }
 
+grpc::Status AdmitControlPeer(absl::string_view peer, bool allow_remote) {
+  if (allow_remote || ControlService::IsLocalPeer(peer)) {
+    return grpc::Status::OK;
+  }
+  return grpc::Status(
+      grpc::StatusCode::PERMISSION_DENIED,
+      absl::StrCat("the fake server's control service only serves loopback "
+                   "peers, not ",
+                   peer,
+                   "; start the server with --allow_remote_control to "
+                   "allow others"));
+}
+
 FakeWorkflowsServer* ControlService::Admit(grpc::ServerContext* context,
                                            grpc::Status* status) {
-  if (!options_.allow_remote && !IsLocalPeer(context->peer())) {
-    *status = grpc::Status(
-        grpc::StatusCode::PERMISSION_DENIED,
-        absl::StrCat("the fake server's control service only serves loopback "
-                     "peers, not ",
-                     context->peer(),
-                     "; start the server with --allow_remote_control to "
-                     "allow others"));
-    return nullptr;
-  }
+  *status = AdmitControlPeer(context->peer(), options_.allow_remote);
+  if (!status->ok()) return nullptr;
   absl::MutexLock lock(&mu_);
   if (server_ == nullptr) {
     *status = grpc::Status(grpc::StatusCode::UNAVAILABLE,

@@ -22,6 +22,14 @@ struct ControlServiceOptions {
   std::shared_ptr<SimulatedClock> clock;
 };
 
+// The control service's admission decision for a call from `peer` (as
+// grpc::ServerContext::peer() writes it): OK for loopback, Unix-socket and
+// in-process peers (see ControlService::IsLocalPeer), and for any peer when
+// `allow_remote`; otherwise PERMISSION_DENIED naming the peer and the
+// --allow_remote_control flag that admits it. A free function so the refusal
+// can be tested without a non-loopback network.
+grpc::Status AdmitControlPeer(absl::string_view peer, bool allow_remote);
+
 // ControlService implements workflows.fake.FakeControl (control.proto): it
 // lets a test in any language script a running fake server — load
 // scenarios, reset, set health, read and wait on the journal, advance a

@@ -112,6 +112,38 @@ TEST(IsLocalPeerTest, AcceptsLoopbackUnixAndInProcessOnly) {
   EXPECT_FALSE(ControlService::IsLocalPeer(""));
 }
 
+// The refusal itself: a CI runner on another host must not rescript the
+// fake unless the operator asked for it.
+TEST(AdmitControlPeerTest, RefusesNonLoopbackPeersNamingTheFlag) {
+  for (const char* peer : {"ipv4:10.1.2.3:5", "ipv6:[2001:db8::1]:5",
+                           "ipv6:%5B2001:db8::1%5D:5", "ipv4:192.168.0.1:80"}) {
+    SCOPED_TRACE(peer);
+    const grpc::Status status = AdmitControlPeer(peer, /*allow_remote=*/false);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_THAT(status.error_message(), HasSubstr(peer));
+    EXPECT_THAT(status.error_message(), HasSubstr("--allow_remote_control"));
+  }
+}
+
+TEST(AdmitControlPeerTest, AdmitsLoopbackUnixAndInProcessPeers) {
+  for (const char* peer :
+       {"ipv4:127.0.0.1:5", "ipv6:[::1]:5", "ipv6:%5B::1%5D:5",
+        "ipv6:[::ffff:127.0.0.1]:5", "unix:/tmp/fake.sock",
+        "unix-abstract:fake", "inproc", "unknown"}) {
+    SCOPED_TRACE(peer);
+    const grpc::Status status = AdmitControlPeer(peer, /*allow_remote=*/false);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+}
+
+TEST(AdmitControlPeerTest, AllowRemoteAdmitsEveryPeer) {
+  for (const char* peer : {"ipv4:10.1.2.3:5", "ipv6:[2001:db8::1]:5",
+                           "ipv4:127.0.0.1:5", "unknown", ""}) {
+    SCOPED_TRACE(peer);
+    EXPECT_TRUE(AdmitControlPeer(peer, /*allow_remote=*/true).ok());
+  }
+}
+
 TEST_F(ControlServiceTest, InProcessPeersAreLocal) {
   auto in_process = FakeControl::NewStub(control_server_->InProcessChannel({}));
   grpc::ClientContext context;

@@ -2,6 +2,7 @@
 #define WORKFLOWS_FAKE_SERVER_FAKE_CALL_CONTEXT_H_
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <string>
@@ -84,6 +85,14 @@ class FakeCallContext : public CallContext {
     trailing_metadata_.emplace(key, value);
   }
   Clock& clock() override { return *clock_; }
+  // Ends the call like Cancel(), and remembers that the server did it.
+  void ResetCall() override {
+    reset_.store(true);
+    Cancel();
+  }
+
+  // True once ResetCall() was called.
+  bool was_reset() const { return reset_.load(); }
 
  private:
   const std::shared_ptr<Clock> clock_;
@@ -92,6 +101,7 @@ class FakeCallContext : public CallContext {
   absl::Time deadline_ = absl::InfiniteFuture();
   std::string peer_ = "ipv4:127.0.0.1:12345";
   absl::Notification cancelled_;
+  std::atomic<bool> reset_{false};
   mutable absl::Mutex mu_;
   std::multimap<std::string, std::string> initial_metadata_
       ABSL_GUARDED_BY(mu_);

@@ -517,6 +517,171 @@ TEST_P(FakeWorkflowsServerTest, PassThroughStreamBreaksAfterNMessages) {
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+// `stream { delay_per_message {...} }` alone used to be a silent zero-message
+// stream; `pass_through: true` now slows the backend's own stream, uncut.
+TEST_P(FakeWorkflowsServerTest, PassThroughStreamWithDelayPerMessage) {
+  const std::string id = CreateJob();
+  AddRule(R"pb(
+    method: "WatchJob"
+    name: "slow watch"
+    behavior {
+      stream {
+        pass_through: true
+        delay_per_message { nanos: 10000000 }
+      }
+    }
+  )pb");
+  const absl::Time start = absl::Now();
+  grpc::ClientContext context;
+  context.set_deadline(In(absl::Seconds(10)));
+  dw::WatchJobRequest request;
+  request.set_id(id);
+  auto reader = jobs_->WatchJob(&context, request);
+  std::vector<dw::Job::Stage> stages;
+  dw::Job::State state;
+  while (reader->Read(&state)) {
+    stages.push_back(state.stage());
+    // The job waits on the simulated clock: move it to the end once the
+    // first state is in, so the backend sends the rest.
+    if (stages.size() == 1) clock_->AdvanceBy(absl::Hours(1));
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_THAT(stages,
+              ElementsAre(dw::Job::QUEUED, dw::Job::PREPARING, dw::Job::RUNNING,
+                          dw::Job::SAVING, dw::Job::SUCCEEDED));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(50));
+  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_EQ(calls[0].rule(), "slow watch");
+  EXPECT_THAT(calls[0].responses(), SizeIs(5));
+}
+
+TEST_P(FakeWorkflowsServerTest, StreamThenHangStaysOpenUntilTheDeadline) {
+  AddRule(R"pb(
+    method: "WatchJob"
+    behavior {
+      stream {
+        messages {
+          [type.googleapis.com/descarteslabs.workflows.Job.State] {
+            stage: RUNNING
+          }
+        }
+        then_hang: true
+      }
+    }
+  )pb");
+  grpc::ClientContext context;
+  context.set_deadline(In(absl::Milliseconds(100)));
+  dw::WatchJobRequest request;
+  request.set_id("job-1");
+  const absl::Time start = absl::Now();
+  auto reader = jobs_->WatchJob(&context, request);
+  dw::Job::State state;
+  ASSERT_TRUE(reader->Read(&state));
+  EXPECT_EQ(state.stage(), dw::Job::RUNNING);
+  // Without then_hang the stream would end OK here.
+  EXPECT_FALSE(reader->Read(&state));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(95));
+  ASSERT_TRUE(server_->journal().WaitForCalls("WatchJob", 1, kPrompt).ok());
+  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
+  ASSERT_THAT(calls, SizeIs(1));
+  // Over TCP the server learns the deadline from a rounded-up grpc-timeout,
+  // so the client's own expiry (RST_STREAM, CANCELLED) can reach it first.
+  EXPECT_THAT(calls[0].status_code(), AnyOf("DEADLINE_EXCEEDED", "CANCELLED"));
+  EXPECT_THAT(calls[0].responses(), SizeIs(1));
+}
+
+TEST_P(FakeWorkflowsServerTest,
+       PassThroughCutThenHangEndsWhenTheClientCancels) {
+  const std::string id = CreateJob();
+  AddRule(R"pb(
+    method: "WatchJob"
+    behavior { stream { pass_through_messages: 1 then_hang: true } }
+  )pb");
+  grpc::ClientContext context;
+  dw::WatchJobRequest request;
+  request.set_id(id);
+  auto reader = jobs_->WatchJob(&context, request);
+  dw::Job::State state;
+  ASSERT_TRUE(reader->Read(&state));
+  EXPECT_EQ(state.stage(), dw::Job::QUEUED);
+  // The job would move on, but the cut stream sends nothing more.
+  clock_->AdvanceBy(absl::Hours(1));
+  ASSERT_TRUE(server_->journal().WaitForInFlight("WatchJob", 1, kPrompt).ok());
+  context.TryCancel();
+  EXPECT_FALSE(reader->Read(&state));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(server_->journal().WaitForCalls("WatchJob", 1, kPrompt).ok());
+  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_THAT(calls[0].responses(), SizeIs(1));
+}
+
+TEST_P(FakeWorkflowsServerTest, ResetCancelsAUnaryCall) {
+  AddRule(R"pb(method: "GetJob"
+               name: "rst"
+               behavior {
+                 reset: true
+                 trailing_metadata { key: "retry-after" value: "1" }
+               })pb");
+  grpc::ClientContext context;
+  context.set_deadline(In(absl::Seconds(10)));
+  dw::GetJobRequest request;
+  request.set_id("job-1");
+  dw::Job job;
+  EXPECT_EQ(jobs_->GetJob(&context, request, &job).error_code(),
+            grpc::StatusCode::CANCELLED);
+  // A reset carries no trailers.
+  EXPECT_EQ(Metadata(context.GetServerTrailingMetadata(), "retry-after"),
+            "<absent>");
+  ASSERT_TRUE(server_->journal().WaitForCalls("GetJob", 1, kPrompt).ok());
+  std::vector<RecordedCall> calls = server_->journal().Calls("GetJob");
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_EQ(calls[0].rule(), "rst");
+  EXPECT_EQ(calls[0].status_code(), "CANCELLED");
+  EXPECT_THAT(calls[0].status_message(), HasSubstr("scripted reset"));
+}
+
+TEST_P(FakeWorkflowsServerTest, StreamThenResetAfterKMessages) {
+  AddRule(R"pb(
+    method: "WatchJob"
+    behavior {
+      stream {
+        messages {
+          [type.googleapis.com/descarteslabs.workflows.Job.State] {
+            stage: QUEUED
+          }
+        }
+        messages {
+          [type.googleapis.com/descarteslabs.workflows.Job.State] {
+            stage: RUNNING
+          }
+        }
+        then_reset: true
+      }
+    }
+  )pb");
+  grpc::ClientContext context;
+  context.set_deadline(In(absl::Seconds(10)));
+  dw::WatchJobRequest request;
+  request.set_id("job-1");
+  auto reader = jobs_->WatchJob(&context, request);
+  std::vector<dw::Job::Stage> stages;
+  dw::Job::State state;
+  while (reader->Read(&state)) stages.push_back(state.stage());
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // Like a real RST_STREAM, the reset may overtake messages the client had
+  // not read yet, so the client sees a prefix of what was sent.
+  EXPECT_LE(stages.size(), 2);
+  ASSERT_TRUE(server_->journal().WaitForCalls("WatchJob", 1, kPrompt).ok());
+  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_THAT(calls[0].responses(), SizeIs(2));
+  EXPECT_EQ(calls[0].status_code(), "CANCELLED");
+  EXPECT_THAT(calls[0].status_message(), HasSubstr("scripted then_reset"));
+}
+
 TEST_P(FakeWorkflowsServerTest, MatchesOnMetadataAndRequestFields) {
   AddRule(R"pb(
     method: "GetJob"

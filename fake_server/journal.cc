@@ -1,11 +1,14 @@
 #include "fake_server/journal.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "fake_server/methods.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/time_util.h"
@@ -19,6 +22,19 @@ namespace {
 bool IsTransportMetadata(absl::string_view key) {
   return absl::StartsWith(key, ":") || absl::StartsWith(key, "grpc-") ||
          key == "user-agent";
+}
+
+// Calls(method) and CountCalls cannot return an error without breaking every
+// EXPECT_THAT(journal.Calls("GetJob"), SizeIs(n)); a wrong name is a bug in
+// the test, so stop it loudly rather than answer "no calls".
+void DieOnUnknownMethod(absl::string_view query, absl::string_view caller) {
+  const absl::Status valid = Journal::ValidateMethodQuery(query);
+  if (valid.ok()) return;
+  std::fprintf(stderr, "fake server journal: %.*s: %.*s\n",
+               static_cast<int>(caller.size()), caller.data(),
+               static_cast<int>(valid.message().size()),
+               valid.message().data());
+  std::abort();
 }
 
 }  // namespace
@@ -46,6 +62,19 @@ bool Journal::MethodMatches(absl::string_view full_method,
   // "/descarteslabs.workflows.JobAPI/GetJob".
   char before = full_method[full_method.size() - query.size() - 1];
   return before == '/' || (before == '.' && absl::StrContains(query, '/'));
+}
+
+absl::Status Journal::ValidateMethodQuery(absl::string_view method) {
+  // Whatever MethodMatches accepts for some served method, so that every
+  // query that worked before still does (including a bare name two services
+  // share, which counts both).
+  for (const MethodInfo& served : AllMethods()) {
+    if (MethodMatches(served.full_name, method)) return absl::OkStatus();
+  }
+  absl::StatusOr<const MethodInfo*> found = FindMethod(method);
+  // Not expected: FindMethod accepts a subset of what MethodMatches does.
+  if (found.ok()) return absl::OkStatus();
+  return found.status();
 }
 
 void Journal::ActiveCall::AddRequest(const google::protobuf::Message& request) {
@@ -193,6 +222,7 @@ std::vector<RecordedCall> Journal::Calls() const {
 }
 
 std::vector<RecordedCall> Journal::Calls(absl::string_view method) const {
+  DieOnUnknownMethod(method, "Calls");
   std::vector<RecordedCall> result;
   absl::MutexLock lock(&mu_);
   for (const Entry& entry : calls_) {
@@ -239,6 +269,7 @@ int64_t Journal::CountLocked(absl::string_view method) const {
 }
 
 int64_t Journal::CountCalls(absl::string_view method) const {
+  DieOnUnknownMethod(method, "CountCalls");
   absl::MutexLock lock(&mu_);
   return CountLocked(method);
 }
@@ -261,6 +292,8 @@ std::string Journal::DescribeSeenLocked() const {
 
 absl::Status Journal::WaitForCalls(absl::string_view method, int64_t n,
                                    absl::Duration timeout) const {
+  absl::Status valid = ValidateMethodQuery(method);
+  if (!valid.ok()) return valid;
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
   while (CountLocked(method) < n) {
@@ -284,6 +317,8 @@ int64_t Journal::CountInFlightLocked(absl::string_view method) const {
 
 absl::Status Journal::WaitForInFlight(absl::string_view method, int64_t n,
                                       absl::Duration timeout) const {
+  absl::Status valid = ValidateMethodQuery(method);
+  if (!valid.ok()) return valid;
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
   while (CountInFlightLocked(method) < n) {

@@ -49,7 +49,13 @@ struct JournalOptions {
 //   std::string golden = journal.ToTextProto({.deterministic = true});
 //
 // Method names in queries are bare ("GetJob"), service-qualified
-// ("JobAPI/GetJob") or full ("/descarteslabs.workflows.JobAPI/GetJob").
+// ("JobAPI/GetJob") or full ("/descarteslabs.workflows.JobAPI/GetJob"), as in
+// the script. A name that no served method has is a mistake in the test, not
+// "no calls": WaitForCalls and WaitForInFlight return INVALID_ARGUMENT at once
+// (instead of waiting out the timeout), and Calls(method) and CountCalls
+// abort with the same message, since an empty answer would let
+// EXPECT_THAT(Calls("GetJbo"), IsEmpty()) pass. The message lists the valid
+// names (see ValidateMethodQuery).
 class Journal {
  private:
   // A request or response as recorded: its type and wire bytes. Packed into
@@ -139,7 +145,13 @@ class Journal {
   bool enabled() const;
   void set_enabled(bool enabled);
 
-  // Ended calls, oldest first.
+  // OK if `method` names a method the fake serves, in any of the accepted
+  // spellings; else INVALID_ARGUMENT like `unknown method "GetJbo"; did you
+  // mean "GetJob"? valid: CancelJob, Check, ...`. Check a computed name with
+  // it before calling Calls(method) or CountCalls, which abort on a bad one.
+  static absl::Status ValidateMethodQuery(absl::string_view method);
+
+  // Ended calls, oldest first. Aborts on an unknown `method` (see above).
   std::vector<RecordedCall> Calls() const;
   std::vector<RecordedCall> Calls(absl::string_view method) const;
 
@@ -148,19 +160,21 @@ class Journal {
   std::vector<InFlightCall> InFlight() const;
 
   // Number of calls to `method` that have ended since the last Clear(),
-  // including dropped ones.
+  // including dropped ones. Aborts on an unknown `method`.
   int64_t CountCalls(absl::string_view method) const;
 
   // Blocks until at least `n` calls to `method` have ended (counting since
   // the last Clear()) or `timeout` of real time passes. On timeout returns
   // DEADLINE_EXCEEDED saying how many calls to which methods were seen and
-  // which are still in flight.
+  // which are still in flight. An unknown `method` is INVALID_ARGUMENT at
+  // once.
   absl::Status WaitForCalls(absl::string_view method, int64_t n,
                             absl::Duration timeout) const;
 
   // Blocks until at least `n` calls to `method` are in flight at once (e.g.
   // hanging), or `timeout` passes (DEADLINE_EXCEEDED saying what was seen).
   // Lets a test know a hung call has reached the server without sleeping.
+  // An unknown `method` is INVALID_ARGUMENT at once.
   absl::Status WaitForInFlight(absl::string_view method, int64_t n,
                                absl::Duration timeout) const;
 

@@ -19,6 +19,7 @@ using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Property;
+using ::testing::SizeIs;
 
 constexpr char kGetJob[] = "/descarteslabs.workflows.JobAPI/GetJob";
 constexpr char kCreateJob[] = "/descarteslabs.workflows.JobAPI/CreateJob";
@@ -183,6 +184,55 @@ TEST(JournalTest, WaitForInFlightSeesCallsThatHaveNotEnded) {
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_THAT(status.message(), HasSubstr("to be in flight, saw 2"));
   for (Journal::ActiveCall& call : calls) journal.End(call, grpc::Status::OK);
+}
+
+// A typo must not wait out the timeout (it used to: an unknown name simply
+// never reached n).
+TEST(JournalTest, UnknownMethodIsAnErrorAtOnceListingValidNames) {
+  Journal journal;
+  RecordCall(journal, kGetJob);
+  const absl::Time before = absl::Now();
+  absl::Status waited = journal.WaitForCalls("GetJbo", 1, absl::Hours(1));
+  absl::Status in_flight = journal.WaitForInFlight("GetJbo", 1, absl::Hours(1));
+  EXPECT_LT(absl::Now() - before, absl::Seconds(10));
+  for (const absl::Status& status : {waited, in_flight}) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(),
+                HasSubstr("unknown method \"GetJbo\"; did you mean "
+                          "\"GetJob\"?"));
+    EXPECT_THAT(status.message(), HasSubstr("valid: "));
+    EXPECT_THAT(status.message(), HasSubstr("CreateJob"));
+  }
+  EXPECT_EQ(Journal::ValidateMethodQuery("").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Journal::ValidateMethodQuery("Job").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(JournalTest, EverySpellingTheScriptAcceptsIsValid) {
+  Journal journal;
+  RecordCall(journal, kGetJob);
+  for (const char* name : {"GetJob", "JobAPI/GetJob",
+                           "descarteslabs.workflows.JobAPI/GetJob", kGetJob}) {
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(Journal::ValidateMethodQuery(name).ok());
+    EXPECT_TRUE(journal.WaitForCalls(name, 1, absl::ZeroDuration()).ok());
+    EXPECT_THAT(journal.Calls(name), SizeIs(1));
+    EXPECT_EQ(journal.CountCalls(name), 1);
+  }
+  EXPECT_TRUE(journal.WaitForCalls("Check", 0, absl::ZeroDuration()).ok());
+}
+
+// Calls() and CountCalls() cannot return an error, and "no calls" would make
+// EXPECT_THAT(journal.Calls("GetJbo"), IsEmpty()) pass, so they stop the
+// test with the same message.
+TEST(JournalDeathTest, CallsAndCountCallsAbortOnAnUnknownMethod) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  Journal journal;
+  EXPECT_DEATH(journal.Calls("GetJbo"),
+               "Calls: unknown method \"GetJbo\"; did you mean \"GetJob\"");
+  EXPECT_DEATH(journal.CountCalls("WatchJobs"),
+               "CountCalls: unknown method \"WatchJobs\"");
 }
 
 TEST(JournalTest, DeterministicTextProtoOmitsVolatileFields) {

@@ -131,24 +131,25 @@ TlsServerOptions LoadTlsOrDie(const StandaloneConfig& config) {
   return tls;
 }
 
-// All --scenario files merged in order (repeated fields appended, later
-// singular fields win), so that loading is one all-or-nothing step.
+// All --scenario files combined in order by MergeScenarios (later files'
+// rules tried first, their auth and job_progression replacing earlier ones,
+// health overridden per service), so that loading is one all-or-nothing
+// step.
 Scenario LoadScenariosOrDie(const StandaloneConfig& config) {
-  Scenario merged;
-  std::vector<std::string> names;
+  std::vector<Scenario> scenarios;
   for (const std::string& path : config.scenarios) {
     absl::StatusOr<Scenario> scenario = LoadScenarioFile(path);
     if (!scenario.ok()) {
       Fail(kExitUsage, absl::StrCat("--scenario=", path, ": ",
                                     scenario.status().message()));
     }
-    names.push_back(!scenario->name().empty()
-                        ? scenario->name()
-                        : path.substr(path.rfind('/') + 1));
-    merged.MergeFrom(*scenario);
+    // Unnamed files are shown by file name.
+    if (scenario->name().empty()) {
+      scenario->set_name(path.substr(path.rfind('/') + 1));
+    }
+    scenarios.push_back(*std::move(scenario));
   }
-  merged.set_name(absl::StrJoin(names, "+"));
-  return merged;
+  return MergeScenarios(scenarios);
 }
 
 int Run(int argc, char** argv) {

@@ -307,5 +307,40 @@ absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path) {
   return ParseScenarioText(contents.str(), path);
 }
 
+Scenario MergeScenarios(const std::vector<Scenario>& scenarios) {
+  Scenario merged;
+  std::vector<std::string> names;
+  for (const Scenario& scenario : scenarios) {
+    if (!scenario.name().empty()) names.push_back(scenario.name());
+    if (!scenario.description().empty()) {
+      merged.set_description(scenario.description());
+    }
+    merged.mutable_rules()->MergeFrom(scenario.rules());
+    for (const HealthEntry& entry : scenario.health()) {
+      auto* health = merged.mutable_health();
+      auto same = std::find_if(health->begin(), health->end(),
+                               [&](const HealthEntry& earlier) {
+                                 return earlier.service() == entry.service();
+                               });
+      if (same != health->end()) {
+        *same = entry;
+      } else {
+        *health->Add() = entry;
+      }
+    }
+    // Wholesale: a policy or plan is one decision, not a set of fields.
+    if (scenario.has_auth()) *merged.mutable_auth() = scenario.auth();
+    if (scenario.has_job_progression()) {
+      *merged.mutable_job_progression() = scenario.job_progression();
+    }
+    if (scenario.has_seed()) merged.mutable_seed()->MergeFrom(scenario.seed());
+    if (scenario.random_seed() != 0) {
+      merged.set_random_seed(scenario.random_seed());
+    }
+  }
+  merged.set_name(absl::StrJoin(names, "+"));
+  return merged;
+}
+
 }  // namespace fake
 }  // namespace workflows

@@ -7,6 +7,7 @@
 // wherever it comes from.
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -49,6 +50,21 @@ absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path);
 //   you mean "GetJob"? valid: CancelJob, Check, ...
 absl::Status ValidateScenario(const Scenario& scenario,
                               absl::string_view source_name);
+
+// Combines several scenarios (the binary's repeated --scenario files) into
+// one, so that loading stays a single all-or-nothing step. Later scenarios
+// override earlier ones the way a later file would be expected to:
+// - `rules` are concatenated in order, so later scenarios' rules are newer
+//   and tried first;
+// - `health` entries override per service (a later entry for a service
+//   replaces the earlier one; others are kept);
+// - `auth` and `job_progression`, when a later scenario has them, replace
+//   the earlier ones wholesale (a later `auth { valid_tokens: "b" }` does
+//   not keep an earlier file's tokens, as a field-by-field merge would);
+// - `seed` workflows and jobs are concatenated;
+// - `random_seed` and `description`: the last one set wins;
+// - `name` is the names joined with "+".
+Scenario MergeScenarios(const std::vector<Scenario>& scenarios);
 
 }  // namespace fake
 }  // namespace workflows

@@ -16,7 +16,9 @@ namespace fake {
 namespace {
 
 using ::descarteslabs::workflows::Job;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::IsEmpty;
 using ::testing::Not;
 
 constexpr char kEverything[] = "fake_server/testdata/everything.textproto";
@@ -239,6 +241,87 @@ TEST(ValidateScenarioTest, SeedWorkflowsAreCheckedWithTheirPosition) {
       HasSubstr("seed.textproto:2:1: seed.workflows[0]: id is required"));
   EXPECT_TRUE(
       ParseScenarioText("seed { workflows { id: 'a@b.c:w' } }", "ok").ok());
+}
+
+Scenario MustParse(absl::string_view text, absl::string_view name) {
+  absl::StatusOr<Scenario> scenario = ParseScenarioText(text, name);
+  EXPECT_TRUE(scenario.ok()) << scenario.status();
+  return scenario.ok() ? *scenario : Scenario();
+}
+
+// Several --scenario files: a later file's auth and job_progression replace
+// the earlier ones wholesale (MergeFrom used to merge them field by field,
+// so an earlier file's tokens and FAILED stage leaked through).
+TEST(MergeScenariosTest, LaterAuthAndJobProgressionReplaceWholesale) {
+  const Scenario first = MustParse(
+      R"pb(
+        name: "first"
+        auth { valid_tokens: "a" expired_tokens: "old" include_health: true }
+        job_progression {
+          stage_duration { seconds: 5 }
+          final_stage: FAILED
+          error_code: ERROR_OOM
+        }
+      )pb",
+      "first.textproto");
+  const Scenario second =
+      MustParse(R"pb(
+                  name: "second"
+                  auth { valid_tokens: "b" }
+                  job_progression { stage_duration { nanos: 1000 } }
+                )pb",
+                "second.textproto");
+  const Scenario merged = MergeScenarios({first, second});
+  EXPECT_EQ(merged.name(), "first+second");
+  EXPECT_THAT(merged.auth().valid_tokens(), ElementsAre("b"));
+  EXPECT_THAT(merged.auth().expired_tokens(), IsEmpty());
+  EXPECT_FALSE(merged.auth().include_health());
+  EXPECT_EQ(merged.job_progression().final_stage(), Job::UNSPECIFIED);
+  EXPECT_EQ(merged.job_progression().error_code(), 0);
+  EXPECT_EQ(merged.job_progression().stage_duration().seconds(), 0);
+  EXPECT_EQ(merged.job_progression().stage_duration().nanos(), 1000);
+  EXPECT_TRUE(ValidateScenario(merged, "merged").ok());
+
+  // A later file without them keeps the earlier ones.
+  const Scenario kept = MergeScenarios({first, MustParse("name: \"x\"", "x")});
+  EXPECT_THAT(kept.auth().valid_tokens(), ElementsAre("a"));
+  EXPECT_EQ(kept.job_progression().final_stage(), Job::FAILED);
+}
+
+TEST(MergeScenariosTest, RulesAppendAndHealthOverridesPerService) {
+  const Scenario first = MustParse(
+      R"pb(
+        rules { method: "GetJob" name: "early" }
+        health { service: "" status: "NOT_SERVING" }
+        health { service: "descarteslabs.workflows.JobAPI" status: "SERVING" }
+        seed { workflows { id: "ci@example.com:w1" name: "w1" } }
+        random_seed: 3
+      )pb",
+      "first");
+  const Scenario second = MustParse(
+      R"pb(
+        rules { method: "GetJob" name: "late" }
+        health { service: "" status: "SERVING" }
+        health { service: "descarteslabs.workflows.XYZAPI" status: "UNKNOWN" }
+        seed { workflows { id: "ci@example.com:w2" name: "w2" } }
+      )pb",
+      "second");
+  const Scenario merged = MergeScenarios({first, second});
+  ASSERT_EQ(merged.rules_size(), 2);
+  // Later rules come later, which the script tries first.
+  EXPECT_EQ(merged.rules(0).name(), "early");
+  EXPECT_EQ(merged.rules(1).name(), "late");
+  ASSERT_EQ(merged.health_size(), 3);
+  EXPECT_EQ(merged.health(0).service(), "");
+  EXPECT_EQ(merged.health(0).status(), "SERVING");
+  EXPECT_EQ(merged.health(1).status(), "SERVING");
+  EXPECT_EQ(merged.health(2).service(), "descarteslabs.workflows.XYZAPI");
+  EXPECT_EQ(merged.seed().workflows_size(), 2);
+  EXPECT_EQ(merged.random_seed(), 3);
+  EXPECT_EQ(merged.name(), "");  // Both unnamed here; the binary names them.
+  // A service listed by two files used to appear twice and fail validation.
+  EXPECT_TRUE(ValidateScenario(merged, "merged").ok())
+      << ValidateScenario(merged, "merged");
 }
 
 }  // namespace

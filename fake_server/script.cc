@@ -125,6 +125,53 @@ absl::Status ValidatePayload(const google::protobuf::Any& any,
   return absl::OkStatus();
 }
 
+// Rejects StreamScript combinations that would silently do nothing or do
+// something other than they seem to (e.g. `stream { delay_per_message {...} }`
+// alone, which reads like "slow the backend's stream" but is a zero-message
+// stream).
+absl::Status ValidateStreamMode(const StreamScript& stream,
+                                absl::string_view field) {
+  // proto3 records `then_hang: false` as the oneof's choice; it would read as
+  // "do not hang" but select nothing else, so say so.
+  if ((stream.end_case() == StreamScript::kThenHang && !stream.then_hang()) ||
+      (stream.end_case() == StreamScript::kThenReset && !stream.then_reset())) {
+    return Invalid(absl::StrCat(field, ".",
+                                stream.end_case() == StreamScript::kThenHang
+                                    ? "then_hang"
+                                    : "then_reset"),
+                   "false selects no ending; remove it (unset = end OK)");
+  }
+  const bool has_delay = stream.delay_per_message().seconds() != 0 ||
+                         stream.delay_per_message().nanos() != 0;
+  if (!IsPassThroughStream(stream)) {
+    if (has_delay && stream.messages().empty()) {
+      return Invalid(
+          absl::StrCat(field, ".delay_per_message"),
+          "has no effect on a stream with no `messages`; to slow the "
+          "backend's stream set `pass_through: true`, for a zero-message "
+          "stream drop `delay_per_message`");
+    }
+    return absl::OkStatus();
+  }
+  if (!stream.messages().empty()) {
+    return Invalid(field,
+                   "`messages` and pass-through (`pass_through` or "
+                   "`pass_through_messages`) exclude each other");
+  }
+  if (stream.pass_through_messages() == 0 &&
+      stream.end_case() != StreamScript::END_NOT_SET) {
+    const char* end = stream.has_status()  ? "status"
+                      : stream.then_hang() ? "then_hang"
+                                           : "then_reset";
+    return Invalid(absl::StrCat(field, ".", end),
+                   "applies where the stream is cut, but this pass-through "
+                   "stream is not cut (the backend ends it); set "
+                   "`pass_through_messages` to cut it after that many "
+                   "messages");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateBehavior(const Behavior& behavior,
                               const MethodInfo& method,
                               absl::string_view field) {
@@ -158,11 +205,8 @@ absl::Status ValidateBehavior(const Behavior& behavior,
                          method.bare_name, " is unary: use `reply` or `fail`"));
       }
       const StreamScript& stream = behavior.stream();
-      if (stream.pass_through_messages() > 0 && stream.messages_size() > 0) {
-        return Invalid(stream_field,
-                       "`messages` and `pass_through_messages` exclude each "
-                       "other");
-      }
+      status = ValidateStreamMode(stream, stream_field);
+      if (!status.ok()) return status;
       for (int i = 0; i < stream.messages_size(); ++i) {
         status =
             ValidatePayload(stream.messages(i), method,
@@ -176,6 +220,13 @@ absl::Status ValidateBehavior(const Behavior& behavior,
       return ValidateStatusSpec(stream.status(),
                                 absl::StrCat(stream_field, ".status"));
     }
+    case Behavior::kReset:
+      if (!behavior.reset()) {
+        return Invalid(absl::StrCat(field, ".reset"),
+                       "false selects no outcome; remove it (no outcome = "
+                       "pass through)");
+      }
+      return absl::OkStatus();
     case Behavior::kPassThrough:
     case Behavior::kHang:
     case Behavior::kExpireDeadline:

@@ -21,6 +21,7 @@ namespace {
 
 using ::descarteslabs::workflows::GetJobRequest;
 using ::descarteslabs::workflows::Job;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -63,6 +64,8 @@ std::string Outcome(const Decision& decision) {
       return "reply";
     case Behavior::kStream:
       return "stream";
+    case Behavior::kReset:
+      return "reset";
     case Behavior::OUTCOME_NOT_SET:
       return "unset";
   }
@@ -321,6 +324,46 @@ TEST(ScriptTest, ReplyOnlyForUnaryAndStreamOnlyForStreaming) {
                   )pb"))
                   .ToString(),
               HasSubstr("GetJob is unary"));
+}
+
+// Stream scripts that would silently do nothing (or something else than they
+// read as) are rejected, naming the field and the fix; their meaningful
+// neighbours load.
+TEST(ScriptTest, StreamModesThatWouldDoNothingAreRejected) {
+  Script script;
+  auto add = [&](absl::string_view stream) {
+    return script
+        .AddRule(ParseRule(
+            absl::StrCat(R"pb(method: "WatchJob" behavior {)pb", stream, " }")))
+        .ToString();
+  };
+  // The audited bug: this read as "slow the backend's WatchJob" but was a
+  // zero-message OK stream.
+  EXPECT_THAT(add("stream { delay_per_message { seconds: 1 } }"),
+              AllOf(HasSubstr("behavior.stream.delay_per_message: has no "
+                              "effect on a stream with no `messages`"),
+                    HasSubstr("set `pass_through: true`")));
+  EXPECT_EQ(add("stream { pass_through: true delay_per_message { seconds: 1 } "
+                "}"),
+            "OK");
+  EXPECT_THAT(add("stream { pass_through: true status { code: \"ABORTED\" } }"),
+              HasSubstr("behavior.stream.status: applies where the stream is "
+                        "cut, but this pass-through stream is not cut"));
+  EXPECT_THAT(add("stream { pass_through: true then_hang: true }"),
+              HasSubstr("behavior.stream.then_hang: applies where the stream"));
+  EXPECT_EQ(add("stream { pass_through_messages: 2 then_hang: true }"), "OK");
+  EXPECT_EQ(add("stream { pass_through_messages: 2 then_reset: true }"), "OK");
+  EXPECT_THAT(
+      add("stream { pass_through: true messages { "
+          "[type.googleapis.com/descarteslabs.workflows.Job.State] {} } }"),
+      HasSubstr("`messages` and pass-through (`pass_through` or "
+                "`pass_through_messages`) exclude each other"));
+  EXPECT_THAT(add("stream { then_hang: false }"),
+              HasSubstr("behavior.stream.then_hang: false selects no ending"));
+  EXPECT_THAT(add("reset: false"),
+              HasSubstr("behavior.reset: false selects no outcome"));
+  EXPECT_EQ(add("reset: true"), "OK");
+  EXPECT_EQ(add("stream { then_reset: true }"), "OK");
 }
 
 TEST(ScriptTest, RejectsOtherBadRules) {

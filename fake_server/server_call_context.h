@@ -80,6 +80,9 @@ class ServerCallContext : public CallContext {
 
   Clock& clock() override { return *clock_; }
 
+  // grpc::ServerContext::TryCancel(): gRPC sends RST_STREAM (CANCELLED).
+  void ResetCall() override { context_->TryCancel(); }
+
   // Called by the stream writer before the first message goes out.
   void MarkInitialMetadataSent() { initial_metadata_sent_ = true; }
 

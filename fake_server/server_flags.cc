@@ -35,7 +35,8 @@ ABSL_FLAG(std::string, tls_self_signed_dir, "",
 ABSL_FLAG(std::vector<std::string>, scenario, {},
           "Scenario textproto file (workflows.fake.Scenario, see "
           "docs/scenarios.md). Repeatable: rules of later files are tried "
-          "first.");
+          "first; a later file's auth or job_progression replaces an "
+          "earlier one, health is overridden per service.");
 ABSL_FLAG(std::string, journal, "",
           "Write the call journal (textproto of workflows.fake.JournalDump) "
           "here on exit.");

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -20,6 +21,7 @@
 #include "fake_server/control.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proto/workflow.grpc.pb.h"
 #include "tests/scenarios/server_process.h"
 
 namespace workflows {
@@ -277,6 +279,36 @@ TEST(StandaloneBinaryTest, RepeatedScenariosAreMerged) {
   CallResult<wf::Workflow> workflow = client.GetWorkflow(request);
   ASSERT_TRUE(workflow.ok()) << workflow.status();
   EXPECT_EQ(workflow.warnings().size(), 2u);
+}
+
+// A later file's auth policy replaces an earlier one wholesale: with the old
+// field-by-field merge, auth_required's good-token (and its viewer-token
+// refusal) stayed in force next to the later file's token.
+TEST(StandaloneBinaryTest, LaterScenarioAuthReplacesTheEarlierOne) {
+  const std::string later = TempPath("other_token.textproto");
+  WriteFile(later,
+            "name: \"other_token\"\nauth { valid_tokens: \"other-token\" }\n");
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
+      {"--scenario=" + ScenarioPath("auth_required"), "--scenario=" + later});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = wf::WorkflowAPI::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
+  auto call_with = [&](const std::string& token) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(10));
+    // Plain metadata: call credentials are not sent over plaintext.
+    context.AddMetadata("authorization", "Bearer " + token);
+    wf::WmtsUrlTemplateResponse response;
+    return stub->GetWmtsUrlTemplate(&context, wf::Empty(), &response);
+  };
+  EXPECT_TRUE(call_with("other-token").ok());
+  for (const char* token : {"good-token", "viewer-token"}) {
+    SCOPED_TRACE(token);
+    const grpc::Status refused = call_with(token);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_THAT(refused.error_message(), HasSubstr("invalid bearer token"));
+  }
 }
 
 }  // namespace
