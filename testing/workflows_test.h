@@ -47,7 +47,8 @@ namespace testing {
 // How a WorkflowsTest sets things up.
 struct WorkflowsTestOptions {
   // kInProcess (default, fastest), kTls (a TestCertificateAuthority signs a
-  // localhost certificate the client trusts), kLocal or kInsecureTcp.
+  // localhost certificate the client trusts; the client dials 127.0.0.1 and
+  // verifies the name "localhost"), kLocal or kInsecureTcp.
   fake::Transport transport = fake::Transport::kInProcess;
   // The token source of the client. Default: StaticTokenAuth("test-token").
   // Over in-process and plaintext channels the token is sent as plain
@@ -69,6 +70,9 @@ class WorkflowsTestBase : public ::testing::Test {
  public:
   // The token WorkflowsTest clients send unless told otherwise.
   static constexpr char kTestToken[] = "test-token";
+  // With kTls the client dials 127.0.0.1 (where the server listens) and
+  // checks the server certificate against this name.
+  static constexpr char kTlsServerName[] = "localhost";
 
   // Accessors; valid between SetUp() and TearDown().
   fake::FakeWorkflowsServer& server() { return *server_; }
