@@ -155,6 +155,40 @@ TEST(ActionsTest, DelayBeyondDeadlineExpiresAtOnce) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
+// A FakeCallContext that says when an action starts waiting on it, so a test
+// can cancel the call while the action is inside its wait.
+class WaitSignallingCallContext : public FakeCallContext {
+ public:
+  bool WaitUntilDone(absl::Duration timeout) override {
+    if (!waiting_.HasBeenNotified()) waiting_.Notify();
+    return FakeCallContext::WaitUntilDone(timeout);
+  }
+  void WaitForWaiter() { waiting_.WaitForNotification(); }
+
+ private:
+  absl::Notification waiting_;
+};
+
+TEST(ActionsTest, DelayCancelledWhileWaitingEndsCancelledWithoutInnerAction) {
+  NiceMock<MockWorkflowsBackend> backend;
+  ::testing::MockFunction<grpc::Status()> inner;
+  EXPECT_CALL(inner, Call).Times(0);
+  // No deadline, so only the cancellation can end the hour's delay.
+  EXPECT_CALL(backend, GetJob)
+      .WillOnce(Delay(absl::Hours(1),
+                      ::testing::InvokeWithoutArgs(inner.AsStdFunction())));
+  WaitSignallingCallContext call;
+  grpc::Status status;
+  std::thread caller([&] {
+    Job job;
+    status = backend.GetJob(&call, JobRequest("j1"), &job);
+  });
+  call.WaitForWaiter();
+  call.Cancel();
+  caller.join();
+  EXPECT_THAT(status, StatusIs(grpc::StatusCode::CANCELLED));
+}
+
 TEST(ActionsTest, HangUntilDeadlineEndsWhenCancelled) {
   NiceMock<MockWorkflowsBackend> backend;
   absl::Notification entered;

@@ -16,9 +16,9 @@ using ::testing::Return;
 grpc::Status Unimplemented(absl::string_view method) {
   return grpc::Status(
       grpc::StatusCode::UNIMPLEMENTED,
-      absl::StrCat("MockWorkflowsBackend: no expectation and no fallthrough "
-                   "backend for ",
-                   method));
+      absl::StrCat("MockWorkflowsBackend: ", method,
+                   " matched no expectation and there is no fallthrough "
+                   "backend"));
 }
 
 }  // namespace

@@ -70,9 +70,14 @@ ClientOptions WorkflowsTestBase::ClientOptionsForServer() {
       options.channel_is_secure = true;  // local credentials carry tokens
       break;
     case fake::Transport::kTls:
-      options.host = "localhost";
+      // The server listens on 127.0.0.1 only; dialling "localhost" could
+      // resolve to ::1 first and fail with "Connection refused". The
+      // override keeps hostname verification against the certificate's
+      // "localhost" SAN.
+      options.host = "127.0.0.1";
       options.port = server_->port();
       options.certificate = ca_->ca_pem();
+      options.channel_arguments.SetSslTargetNameOverride(kTlsServerName);
       break;
   }
   return options;

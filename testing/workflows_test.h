@@ -29,6 +29,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "client/client.h"
 #include "client/clock.h"
@@ -45,7 +47,8 @@ namespace testing {
 // How a WorkflowsTest sets things up.
 struct WorkflowsTestOptions {
   // kInProcess (default, fastest), kTls (a TestCertificateAuthority signs a
-  // localhost certificate the client trusts), kLocal or kInsecureTcp.
+  // localhost certificate the client trusts; the client dials 127.0.0.1 and
+  // verifies the name "localhost"), kLocal or kInsecureTcp.
   fake::Transport transport = fake::Transport::kInProcess;
   // The token source of the client. Default: StaticTokenAuth("test-token").
   // Over in-process and plaintext channels the token is sent as plain
@@ -67,6 +70,9 @@ class WorkflowsTestBase : public ::testing::Test {
  public:
   // The token WorkflowsTest clients send unless told otherwise.
   static constexpr char kTestToken[] = "test-token";
+  // With kTls the client dials 127.0.0.1 (where the server listens) and
+  // checks the server certificate against this name.
+  static constexpr char kTlsServerName[] = "localhost";
 
   // Accessors; valid between SetUp() and TearDown().
   fake::FakeWorkflowsServer& server() { return *server_; }
@@ -110,15 +116,42 @@ class WorkflowsTestBase : public ::testing::Test {
 };
 
 // A WorkflowsTest whose mock backend has gMock flavour `Flavor`
-// (::testing::NiceMock, NaggyMock or StrictMock).
+// (::testing::NiceMock, NaggyMock or StrictMock), as in gMock:
+//   - Nice: a call no EXPECT_CALL is about silently reaches the in-memory
+//     backend;
+//   - Naggy: it reaches the in-memory backend too, and gMock prints a
+//     "GMOCK WARNING: Uninteresting mock function call" naming the method
+//     and the request;
+//   - Strict: it fails the test with the method and the request, and the
+//     client gets UNIMPLEMENTED at once. Strict has no fallthrough because a
+//     plausible in-memory answer would hide the unscripted call from the
+//     code under test; script fallthrough explicitly where wanted, e.g.
+//     .WillOnce(Invoke(&in_memory(), &fake::InMemoryBackend::GetJob)).
+// In every flavour a call that matches none of its method's EXPECT_CALLs
+// fails the test with the request and each expectation's mismatch, then
+// answers as above.
+//
+//   class StrictJobTest : public workflows::testing::StrictWorkflowsTest {};
+//
+//   TEST_F(StrictJobTest, OnlyGetJob) {
+//     EXPECT_CALL(backend(), GetJob(_, EqualsProto("id: 'j1'"), _))
+//         .WillOnce(ReplyText("id: 'j1'"));
+//     EXPECT_THAT(CodeUnderTest(client()), IsOk());  // any other RPC fails
+//   }
 template <template <typename> class Flavor>
 class BasicWorkflowsTest : public WorkflowsTestBase {
  protected:
   explicit BasicWorkflowsTest(WorkflowsTestOptions options = {})
       : WorkflowsTestBase(
             std::move(options), [](std::shared_ptr<fake::Backend> fallthrough) {
-              return std::make_shared<Flavor<MockWorkflowsBackend>>(
-                  std::move(fallthrough));
+              if constexpr (std::is_same_v<
+                                Flavor<MockWorkflowsBackend>,
+                                ::testing::StrictMock<MockWorkflowsBackend>>) {
+                return std::make_shared<Flavor<MockWorkflowsBackend>>();
+              } else {
+                return std::make_shared<Flavor<MockWorkflowsBackend>>(
+                    std::move(fallthrough));
+              }
             }) {}
 };
 

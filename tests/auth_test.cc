@@ -5,6 +5,7 @@
 
 #include "client/errors.h"
 #include "gmock/gmock.h"
+#include "gtest/gtest-spi.h"
 #include "gtest/gtest.h"
 #include "proto/job.grpc.pb.h"
 #include "testing/actions.h"
@@ -17,13 +18,21 @@ namespace {
 
 using ::descarteslabs::workflows::GetWorkflowRequest;
 using ::descarteslabs::workflows::JobAPI;
+using ::testing::_;
+using ::testing::AllOf;
+using ::testing::AnyNumber;
 using testing::CountingAuth;
+using testing::EqualsProto;
 using testing::ExpiringTokenAuth;
 using testing::FailingAuth;
 using testing::HasBearerToken;
+using testing::HasMetadata;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using testing::IsOk;
+using testing::IsOkAndHolds;
+using testing::Partially;
+using testing::ReplyText;
 using ::testing::SizeIs;
 using testing::StatusIs;
 
@@ -56,6 +65,44 @@ TEST_F(AuthTest, ValidTokenCrossesTheWire) {
   EXPECT_THAT(client().GetWorkflow(request),
               StatusIs(absl::StatusCode::kNotFound));  // past auth
   EXPECT_THAT(journal().Calls("GetWorkflow").at(0), HasBearerToken(kTestToken));
+}
+
+// The documented use of the metadata matchers: on the CallContext* argument
+// of an EXPECT_CALL, so the mock answers only calls that carried the token.
+TEST_F(AuthTest, ExpectCallMatchesTheBearerTokenThatCrossedTheWire) {
+  EXPECT_CALL(backend(),
+              GetWorkflow(AllOf(HasBearerToken(kTestToken),
+                                HasMetadata("x-wf-channel", "v0-19")),
+                          EqualsProto("id: 'alice@example.com:wf'"), _))
+      .WillOnce(ReplyText("id: 'alice@example.com:wf' title: 'scripted'"));
+  GetWorkflowRequest request;
+  request.set_id("alice@example.com:wf");
+
+  EXPECT_THAT(client().GetWorkflow(request),
+              IsOkAndHolds(Partially(EqualsProto("title: 'scripted'"))));
+}
+
+TEST_F(AuthTest, ExpectCallOnAnotherTokenExplainsWhichTokenCame) {
+  EXPECT_CALL(backend(), GetWorkflow(HasBearerToken("someone-else"), _, _))
+      .Times(AnyNumber());
+  GetWorkflowRequest request;
+  request.set_id("nobody@example.com:missing");
+  ::testing::TestPartResultArray failures;
+  {
+    // gMock reports the mismatch from the server's thread.
+    ::testing::ScopedFakeTestPartResultReporter reporter(
+        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ALL_THREADS,
+        &failures);
+    // Unmatched, so it falls through to the in-memory backend.
+    EXPECT_THAT(client().GetWorkflow(request, {.retry = RetryPolicy::None()}),
+                StatusIs(absl::StatusCode::kNotFound));
+  }
+  ASSERT_EQ(failures.size(), 1);
+  EXPECT_THAT(failures.GetTestPartResult(0).message(),
+              AllOf(HasSubstr("has metadata \"authorization\" with a value "
+                              "that is equal to \"Bearer someone-else\""),
+                    HasSubstr("whose \"authorization\" values are { \"Bearer "
+                              "test-token\" }")));
 }
 
 TEST_F(AuthTest, NoTokenOnTheWireIsUnauthenticated) {

@@ -61,8 +61,11 @@ class ClientTlsTest : public ::testing::Test {
 
   ClientOptions SecureOptions() {
     ClientOptions options;
-    options.host = "localhost";
+    // The server listens on 127.0.0.1 only ("localhost" may resolve to ::1
+    // first); the override still verifies the certificate's "localhost" SAN.
+    options.host = "127.0.0.1";
     options.port = port_;
+    options.channel_arguments.SetSslTargetNameOverride("localhost");
     options.certificate = ca_->ca_pem();
     options.clock = std::make_shared<SimulatedClock>();
     return options;
