@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "client/test_server.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
 namespace workflows {
@@ -641,6 +643,185 @@ TEST_F(ClientTest, StreamCanBeCancelledFromAnotherThread) {
   EXPECT_FALSE(states->Next(&state));
   canceller.join();
   EXPECT_EQ(states->Finish().code(), absl::StatusCode::kCancelled);
+}
+
+// ---- Every typed call ----
+
+// A message of type T from protobuf text (the test's own literals).
+template <typename T>
+T Text(const std::string& text) {
+  T message;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message))
+      << text;
+  return message;
+}
+
+// One typed method of Client, called against the ScriptedServer: what it
+// must send (path, request, deadline) and the reply it must hand back.
+struct TypedCall {
+  std::string name;         // bare RPC name, the ScriptedServer's key
+  std::string full_method;  // the path the server must see
+  absl::Duration timeout;   // the default deadline
+  // Enqueues a reply, makes the call with default options and returns
+  // whether the client handed back exactly the reply (or a failure).
+  std::function<::testing::AssertionResult(Client&, ScriptedServer&)> call;
+  // The request, serialized, as the client was given it.
+  std::string request;
+};
+
+template <typename Request, typename Response>
+TypedCall UnaryRow(std::string service, std::string name,
+                   CallResult<Response> (Client::*method)(const Request&,
+                                                          CallOptions),
+                   const std::string& request_text,
+                   const std::string& response_text) {
+  Request request = Text<Request>(request_text);
+  Response response = Text<Response>(response_text);
+  TypedCall out;
+  out.name = name;
+  out.full_method = absl::StrCat("/", service, "/", name);
+  out.timeout = Client::kDefaultTimeout;
+  out.request = request.SerializeAsString();
+  out.call = [=](Client& client, ScriptedServer& server) {
+    Reply reply;
+    reply.messages = {Msg(response)};
+    server.Enqueue(name, reply);
+    CallResult<Response> result = (client.*method)(request, CallOptions());
+    if (!result.ok()) {
+      return ::testing::AssertionFailure() << result.status();
+    }
+    if (result->SerializeAsString() != response.SerializeAsString()) {
+      return ::testing::AssertionFailure()
+             << "got {" << result->ShortDebugString() << "}, want {"
+             << response.ShortDebugString() << "}";
+    }
+    return ::testing::AssertionSuccess();
+  };
+  return out;
+}
+
+template <typename Request, typename Response>
+TypedCall StreamRow(std::string service, std::string name,
+                    std::unique_ptr<StreamReader<Response>> (Client::*method)(
+                        const Request&, CallOptions),
+                    absl::Duration timeout, const std::string& request_text,
+                    const std::string& response_text) {
+  Request request = Text<Request>(request_text);
+  Response response = Text<Response>(response_text);
+  TypedCall out;
+  out.name = name;
+  out.full_method = absl::StrCat("/", service, "/", name);
+  out.timeout = timeout;
+  out.request = request.SerializeAsString();
+  out.call = [=](Client& client, ScriptedServer& server) {
+    Reply reply;
+    reply.messages = {Msg(response), Msg(response)};
+    server.Enqueue(name, reply);
+    std::unique_ptr<StreamReader<Response>> reader =
+        (client.*method)(request, CallOptions());
+    int received = 0;
+    Response got;
+    while (reader->Next(&got)) {
+      if (got.SerializeAsString() != response.SerializeAsString()) {
+        return ::testing::AssertionFailure()
+               << "got {" << got.ShortDebugString() << "}, want {"
+               << response.ShortDebugString() << "}";
+      }
+      ++received;
+    }
+    absl::Status status = reader->Finish();
+    if (!status.ok()) return ::testing::AssertionFailure() << status;
+    if (received != 2) {
+      return ::testing::AssertionFailure() << received << " messages, want 2";
+    }
+    return ::testing::AssertionSuccess();
+  };
+  return out;
+}
+
+std::vector<TypedCall> EveryTypedCall() {
+  const std::string health = "grpc.health.v1.Health";
+  const std::string workflow = "descarteslabs.workflows.WorkflowAPI";
+  const std::string job = "descarteslabs.workflows.JobAPI";
+  const std::string xyz = "descarteslabs.workflows.XYZAPI";
+  const std::string grant = "descarteslabs.discover.v0alpha.AccessGrantApi";
+  const absl::Duration day = Client::kStreamTimeout;
+  return {
+      UnaryRow(health, "Check", &Client::Check, "service: 'svc'",
+               "status: NOT_SERVING"),
+      UnaryRow(workflow, "UpsertWorkflow", &Client::UpsertWorkflow,
+               "id: 'me:w' title: 'T'", "id: 'me:w' title: 'T'"),
+      UnaryRow(workflow, "GetWorkflow", &Client::GetWorkflow, "id: 'me:w'",
+               "id: 'me:w'"),
+      UnaryRow(workflow, "GetVersion", &Client::GetVersion,
+               "id: 'me:w' version: '1.2.3'", "version: '1.2.3'"),
+      StreamRow(workflow, "SearchWorkflows", &Client::SearchWorkflows, day,
+                "email: 'me@x' name_prefix: 'w'", "id: 'me:w'"),
+      UnaryRow(workflow, "DeleteWorkflow", &Client::DeleteWorkflow,
+               "id: 'me:w'", ""),
+      UnaryRow(workflow, "GetWmtsUrlTemplate", &Client::GetWmtsUrlTemplate, "",
+               "wmts_url_template: 'https://t/{z}'"),
+      UnaryRow(job, "CreateJob", &Client::CreateJob, "serialized_graft: '{}'",
+               "id: 'j'"),
+      StreamRow(job, "ListJobs", &Client::ListJobs, day,
+                "start_datetime: '2026-01-01'", "id: 'j'"),
+      UnaryRow(job, "GetJob", &Client::GetJob, "id: 'j'", "id: 'j'"),
+      UnaryRow(job, "CancelJob", &Client::CancelJob, "id: 'j'", ""),
+      StreamRow(job, "WatchJob", &Client::WatchJob, day, "id: 'j'",
+                "stage: RUNNING"),
+      UnaryRow(xyz, "CreateXYZ", &Client::CreateXYZ, "name: 'x'", "id: 'x1'"),
+      UnaryRow(xyz, "GetXYZ", &Client::GetXYZ, "xyz_id: 'x1'", "id: 'x1'"),
+      StreamRow(xyz, "ListXYZ", &Client::ListXYZ, day, "public: true",
+                "id: 'x1'"),
+      UnaryRow(xyz, "DeleteXYZ", &Client::DeleteXYZ, "xyz_id: 'x1'", ""),
+      StreamRow(xyz, "GetXYZSessionLogs", &Client::GetXYZSessionLogs, day,
+                "xyz_id: 'x1' session_id: 's'", "session_id: 's'"),
+      UnaryRow(grant, "CreateAccessGrant", &Client::CreateAccessGrant,
+               "access_grant { asset_name: 'a' }",
+               "access_grant { asset_name: 'a' }"),
+      UnaryRow(grant, "DeleteAccessGrant", &Client::DeleteAccessGrant,
+               "access_grant { asset_name: 'a' }", "revoked: true"),
+      UnaryRow(grant, "ListAccessGrants", &Client::ListAccessGrants,
+               "asset_name: 'a' page_size: 7", "next_page: 'p2'"),
+      // The Python client lists readers with the unary timeout (5 s).
+      StreamRow(grant, "ListAccessGrantsStream",
+                &Client::ListAccessGrantsStream, Client::kDefaultTimeout,
+                "asset_name: 'a'", "access_grant { asset_name: 'a' }"),
+      UnaryRow(grant, "ReplaceAccessGrant", &Client::ReplaceAccessGrant,
+               "delete_access_grant { asset_name: 'a' } "
+               "create_access_grant { asset_name: 'b' }",
+               "access_grant { asset_name: 'b' }"),
+  };
+}
+
+TEST_F(ClientTest, EveryTypedCallReachesItsRpcWithItsDefaults) {
+  Client client(options_);
+  std::vector<TypedCall> table = EveryTypedCall();
+  std::set<std::string> names;
+  for (const TypedCall& typed : table) {
+    SCOPED_TRACE(typed.name);
+    names.insert(typed.name);
+    EXPECT_TRUE(typed.call(client, server_));
+    std::vector<RecordedCall> calls = server_.calls(typed.name);
+    ASSERT_THAT(calls, SizeIs(1));
+    EXPECT_EQ(calls[0].full_method, typed.full_method);
+    EXPECT_EQ(calls[0].request, typed.request);
+    EXPECT_GT(calls[0].time_left, typed.timeout - absl::Seconds(1));
+    EXPECT_LE(calls[0].time_left, typed.timeout + absl::Seconds(0.5));
+    EXPECT_THAT(Values(calls[0].metadata, "x-wf-channel"),
+                ElementsAre("v0-19"));
+  }
+  // The table misses no RPC the client knows (api() lacks two typed ones).
+  for (const auto& [name, method] : client.api()) {
+    EXPECT_EQ(names.count(name), 1) << name << " has no row";
+    for (const TypedCall& typed : table) {
+      if (typed.name == name) {
+        EXPECT_EQ(typed.full_method, method.full_name);
+      }
+    }
+  }
+  EXPECT_THAT(table, SizeIs(client.api().size() + 2));
+  EXPECT_THAT(clock_->sleeps(), IsEmpty());  // Nothing was retried.
 }
 
 // ---- WaitForJob ----
