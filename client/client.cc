@@ -482,12 +482,20 @@ absl::Status Client::PrepareContext(const CallPlan& plan,
 template <typename Response, typename Request, typename Invoke>
 CallResult<Response> Client::Unary(const std::string& method,
                                    const Request& request,
-                                   const CallOptions& options, Invoke invoke) {
+                                   const CallOptions& options, Invoke invoke,
+                                   std::optional<Budget> budget) {
   absl::StatusOr<CallPlan> plan = Plan(method, false, options);
   if (!plan.ok()) return CallResult<Response>(plan.status());
   Retrier retrier(plan->retry, clock_, method);
+  if (budget.has_value()) retrier.set_deadline(budget->deadline, budget->total);
+  const absl::Duration attempt_timeout = plan->timeout;
   std::vector<std::string> warnings;
   while (true) {
+    const absl::Duration left = retrier.TimeLeft();
+    if (left <= absl::ZeroDuration()) {
+      return CallResult<Response>(retrier.OutOfTime(), std::move(warnings));
+    }
+    plan->timeout = std::min(attempt_timeout, left);
     grpc::ClientContext context;
     absl::Status prepared = PrepareContext(*plan, &context);
     if (!prepared.ok()) return CallResult<Response>(prepared, warnings);
@@ -614,9 +622,23 @@ absl::StatusOr<health::HealthCheckResponse::ServingStatus> Client::Health(
         absl::StrCat("health check timeout must be positive, got ",
                      absl::FormatDuration(timeout)));
   }
-  options.timeout = timeout;
+  // One budget for the whole probe, like grpc_health_probe's timeout: a
+  // per-attempt timeout alone lets the default retries (and their backoff)
+  // run ~6x past it against a dead server.
+  options.timeout = std::min(options.timeout.value_or(timeout), timeout);
   CallResult<health::HealthCheckResponse> response =
-      Check(health::HealthCheckRequest(), std::move(options));
+      Unary<health::HealthCheckResponse>(
+          "Check", health::HealthCheckRequest(), options,
+          [](Stubs& stubs, grpc::ClientContext* context,
+             const health::HealthCheckRequest& request,
+             health::HealthCheckResponse* out) {
+            if (stubs.health == nullptr) {
+              return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                  "no stub for Check");
+            }
+            return stubs.health->Check(context, request, out);
+          },
+          Budget{clock_->Now() + timeout, timeout});
   if (!response.ok()) return response.status();
   return response->status();
 }

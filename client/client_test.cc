@@ -559,6 +559,92 @@ TEST_F(ClientTest, HealthOfAHangingServerTimesOut) {
             absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST_F(ClientTest, HealthTimeoutBoundsEveryRetryAndBackoff) {
+  // The real default policy (jitter and all); only time is simulated.
+  options_.default_retry.reset();
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("Check", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  Client client(options_);
+  const absl::Time start = clock_->Now();
+  absl::Status status = client.Health(absl::Seconds(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("1s budget"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("UNAVAILABLE: down"));
+  EXPECT_LE(clock_->Now() - start, absl::Seconds(1));
+  const int attempts = server_.count("Check");
+  EXPECT_GE(attempts, 1);
+  EXPECT_LE(attempts, 6);
+  EXPECT_THAT(RetryAttempts(status), SizeIs(attempts));
+  EXPECT_THAT(clock_->sleeps(), SizeIs(attempts - 1));
+}
+
+TEST_F(ClientTest, HealthClipsEachAttemptToWhatIsLeft) {
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("Check", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  Client client(options_);  // Zero jitter: backoff 0.1, 0.2, 0.4, 0.8 s.
+  absl::Status status = client.Health(absl::Seconds(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  // After 0.7 s of sleeps only 0.3 s is left: the 0.8 s backoff is not
+  // slept and no fifth attempt is made.
+  EXPECT_THAT(
+      clock_->sleeps(),
+      ElementsAre(absl::Seconds(0.1), absl::Seconds(0.2), absl::Seconds(0.4)));
+  std::vector<RecordedCall> calls = server_.calls("Check");
+  ASSERT_THAT(calls, SizeIs(4));
+  const absl::Duration left[] = {absl::Seconds(1), absl::Seconds(0.9),
+                                 absl::Seconds(0.7), absl::Seconds(0.3)};
+  for (int i = 0; i < 4; ++i) {
+    // gRPC's clock conversions may add a millisecond or so.
+    EXPECT_LE(calls[i].time_left, left[i] + absl::Milliseconds(20)) << i;
+    EXPECT_GT(calls[i].time_left, left[i] - absl::Seconds(0.5)) << i;
+  }
+}
+
+TEST(ClientHealthTest, UnreachableServerStaysWithinTheTimeout) {
+  // A port nothing listens on: connections are refused at once.
+  int dead_port = 0;
+  {
+    ScriptedServer server;
+    dead_port = server.Start("127.0.0.1:0");
+    ASSERT_GT(dead_port, 0);
+  }
+  auto clock = std::make_shared<SimulatedClock>();
+  ClientOptions options;
+  options.host = "127.0.0.1";
+  options.port = dead_port;
+  options.use_insecure_channel = true;
+  options.clock = clock;
+  options.auth = std::make_shared<StaticTokenAuth>("t");
+  Client client(options);
+  const absl::Time start = clock->Now();
+  const absl::Time real_start = absl::Now();
+  absl::Status status = client.Health(absl::Seconds(2)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("UNAVAILABLE"));
+  EXPECT_LE(clock->Now() - start, absl::Seconds(2));
+  EXPECT_THAT(RetryAttempts(status), ::testing::Not(IsEmpty()));
+  EXPECT_LE(RetryAttempts(status).size(), 6);
+  // Refused connections fail fast; each attempt's deadline bounds the rest.
+  EXPECT_LT(absl::Now() - real_start, absl::Seconds(2) * 6);
+}
+
+TEST_F(ClientTest, HealthStillRecoversWithinItsBudget) {
+  server_.Enqueue("Check", {Error(grpc::StatusCode::UNAVAILABLE)});
+  health::HealthCheckResponse serving;
+  serving.set_status(health::HealthCheckResponse::SERVING);
+  Reply reply;
+  reply.messages = {Msg(serving)};
+  server_.Enqueue("Check", reply);
+  Client client(options_);
+  absl::StatusOr<health::HealthCheckResponse::ServingStatus> got =
+      client.Health(absl::Seconds(1));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, health::HealthCheckResponse::SERVING);
+  EXPECT_EQ(server_.count("Check"), 2);
+}
+
 // ---- Streams ----
 
 TEST_F(ClientTest, StreamReaderYieldsEveryMessage) {
