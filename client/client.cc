@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -100,6 +101,19 @@ absl::Duration DefaultTimeoutFor(const std::string& name, bool streaming) {
   // The Python model code lists readers with the unary timeout.
   if (name == "ListAccessGrantsStream") return Client::kDefaultTimeout;
   return streaming ? Client::kStreamTimeout : Client::kDefaultTimeout;
+}
+
+// gRPC serializes a request only after it started the call, and then
+// neither receives the server's metadata (unary; reading it would abort)
+// nor survives it (streams assert). Protobuf cannot serialize past 2 GiB.
+absl::Status CheckRequestSize(absl::string_view method,
+                              const google::protobuf::Message& request) {
+  if (request.ByteSizeLong() > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ", method, " request is ", request.ByteSizeLong(),
+                     " bytes; protobuf cannot serialize more than 2 GiB"));
+  }
+  return absl::OkStatus();
 }
 
 void LogWarning(absl::string_view method, absl::string_view warning) {
@@ -484,6 +498,8 @@ CallResult<Response> Client::Unary(const std::string& method,
                                    const Request& request,
                                    const CallOptions& options, Invoke invoke,
                                    std::optional<Budget> budget) {
+  absl::Status sizable = CheckRequestSize(method, request);
+  if (!sizable.ok()) return CallResult<Response>(sizable);
   absl::StatusOr<CallPlan> plan = Plan(method, false, options);
   if (!plan.ok()) return CallResult<Response>(plan.status());
   Retrier retrier(plan->retry, clock_, method);
@@ -502,7 +518,8 @@ CallResult<Response> Client::Unary(const std::string& method,
     Response response;
     grpc::Status status = invoke(*plan->stubs, &context, request, &response);
     Metadata trailers;
-    if (plan->stubs->server_metadata) {
+    if (ServerMetadataReadable(&context,
+                               plan->stubs->injected_server_metadata)) {
       for (std::string& warning :
            ParseWarnings(ToMetadata(context.GetServerInitialMetadata()))) {
         LogWarning(method, warning);
@@ -522,6 +539,8 @@ template <typename Response, typename Request, typename Start>
 std::unique_ptr<StreamReader<Response>> Client::Stream(
     const std::string& method, const Request& request,
     const CallOptions& options, Start start) {
+  absl::Status sizable = CheckRequestSize(method, request);
+  if (!sizable.ok()) return std::make_unique<StreamReader<Response>>(sizable);
   absl::StatusOr<CallPlan> plan = Plan(method, true, options);
   if (!plan.ok()) {
     return std::make_unique<StreamReader<Response>>(plan.status());
@@ -536,7 +555,7 @@ std::unique_ptr<StreamReader<Response>> Client::Stream(
       [shared_plan, shared_request, start](grpc::ClientContext* context) {
         return start(*shared_plan->stubs, context, *shared_request);
       },
-      shared_plan->retry, clock_, shared_plan->stubs->server_metadata);
+      shared_plan->retry, clock_, shared_plan->stubs->injected_server_metadata);
 }
 
 #define WORKFLOWS_UNARY(STUB, METHOD, REQUEST, RESPONSE)                   \

@@ -164,9 +164,14 @@ class Client {
     std::unique_ptr<wf::JobAPI::StubInterface> job;
     std::unique_ptr<wf::XYZAPI::StubInterface> xyz;
     std::unique_ptr<discover::AccessGrantApi::StubInterface> access_grant;
-    // False when the stubs never fill the ClientContext's server metadata
-    // (gMock stubs); warnings and trailers are then not read.
-    bool server_metadata = true;
+    // Warnings and trailers are read from the ClientContext only when a
+    // call was started on it: gRPC aborts the process when initial metadata
+    // is read from a context that never ran a call (a missing stub, or a
+    // gMock stub returning a status). Set this when the stubs fill the
+    // server metadata themselves without a call (gMock stubs using
+    // grpc::testing::ClientContextTestPeer::AddServerInitialMetadata on
+    // every call), to read it then too.
+    bool injected_server_metadata = false;
   };
   using StubFactory = std::function<std::shared_ptr<Stubs>(
       const std::shared_ptr<grpc::Channel>& channel)>;
