@@ -135,6 +135,76 @@ class ClientMockTest : public ::testing::Test {
 
 // ---- Retries ----
 
+TEST_F(ClientMockTest, EachRetryableCodeIsRetriedFiveTimes) {
+  for (grpc::StatusCode code :
+       {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::INTERNAL,
+        grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::UNKNOWN,
+        grpc::StatusCode::DEADLINE_EXCEEDED}) {
+    SCOPED_TRACE(code);
+    const size_t sleeps_before = clock_->sleeps().size();
+    EXPECT_CALL(*job_, GetJob(_, _, _))
+        .Times(6)
+        .WillRepeatedly(Return(Error(code, "flaky")));
+    CallResult<wf::Job> result = client().GetJob(wf::GetJobRequest());
+    EXPECT_EQ(static_cast<int>(result.status().code()), code);
+    EXPECT_TRUE(IsRetryExhausted(result.status()));
+    EXPECT_THAT(RetryAttempts(result.status()), SizeIs(6));
+    EXPECT_EQ(clock_->sleeps().size() - sleeps_before, 5u);
+    ::testing::Mock::VerifyAndClearExpectations(job_.get());
+  }
+  EXPECT_EQ(stub_factory_calls_, 1);
+}
+
+TEST_F(ClientMockTest, NonRetryableCodesAreNotRetried) {
+  // PERMISSION_DENIED is retried only with a retry-after trailer, which a
+  // mock cannot send.
+  for (grpc::StatusCode code :
+       {grpc::StatusCode::NOT_FOUND, grpc::StatusCode::INVALID_ARGUMENT,
+        grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::UNAUTHENTICATED,
+        grpc::StatusCode::FAILED_PRECONDITION, grpc::StatusCode::CANCELLED}) {
+    SCOPED_TRACE(code);
+    EXPECT_CALL(*job_, GetJob(_, _, _)).WillOnce(Return(Error(code, "no")));
+    CallResult<wf::Job> result = client().GetJob(wf::GetJobRequest());
+    EXPECT_EQ(static_cast<int>(result.status().code()), code);
+    EXPECT_EQ(result.status().message(), "no");
+    EXPECT_FALSE(IsRetryExhausted(result.status()));
+    ::testing::Mock::VerifyAndClearExpectations(job_.get());
+  }
+  EXPECT_THAT(clock_->sleeps(), IsEmpty());
+}
+
+TEST_F(ClientMockTest, CreateJob429IsNotRetriedByDefault) {
+  EXPECT_CALL(*job_, CreateJob(_, _, _))
+      .WillOnce(Return(Error(grpc::StatusCode::RESOURCE_EXHAUSTED, "429")));
+  CallResult<wf::Job> result = client().CreateJob(wf::CreateJobRequest());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(IsRetryExhausted(result.status()));
+  EXPECT_THAT(clock_->sleeps(), IsEmpty());
+}
+
+TEST_F(ClientMockTest, CreateJobRetriesOtherCodesThreeTimesByDefault) {
+  EXPECT_CALL(*job_, CreateJob(_, _, _))
+      .Times(4)
+      .WillRepeatedly(Return(Error(grpc::StatusCode::UNAVAILABLE)));
+  EXPECT_TRUE(
+      IsRetryExhausted(client().CreateJob(wf::CreateJobRequest()).status()));
+  EXPECT_THAT(clock_->sleeps(), SizeIs(3));
+}
+
+TEST_F(ClientMockTest, CreateJob429IsRetriedWithNumRetries) {
+  EXPECT_CALL(*job_, CreateJob(_, _, _))
+      .Times(3)
+      .WillRepeatedly(Return(Error(grpc::StatusCode::RESOURCE_EXHAUSTED)));
+  CallOptions call;
+  call.num_retries = 2;
+  CallResult<wf::Job> result = client().CreateJob(wf::CreateJobRequest(), call);
+  EXPECT_TRUE(IsRetryExhausted(result.status()));
+  EXPECT_THAT(RetryAttempts(result.status()), SizeIs(3));
+  // Without a pushback trailer: plain backoff, U(0, 1) s of jitter included.
+  ASSERT_THAT(clock_->sleeps(), SizeIs(2));
+  EXPECT_LT(clock_->sleeps()[0], absl::Seconds(1.1));
+}
+
 TEST_F(ClientMockTest, RetriesUnavailableSixTimesInAllAcrossClose) {
   EXPECT_CALL(*job_, GetJob(_, _, _))
       .Times(6)
@@ -176,6 +246,34 @@ TEST_F(ClientMockTest, SendsHeadersAndDeadline) {
   CallResult<wf::Job> result = client().GetJob(request, call);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(result->id(), "j");
+}
+
+TEST_F(ClientMockTest, MetadataMergesClientThenApiThenCallLaterKeysWin) {
+  options_.default_metadata = {{"a", "client"},
+                               {"b", "client"},
+                               {"c", "client"},
+                               {"x-wf-channel", "v0-20"}};
+  options_.api_metadata["GetJob"] = {{"b", "api"}, {"c", "api"}};
+  std::multimap<std::string, std::string> sent;
+  EXPECT_CALL(*job_, GetJob(_, _, _))
+      .WillOnce(Invoke([&](grpc::ClientContext* context,
+                           const wf::GetJobRequest&, wf::Job*) {
+        sent = ClientContextTestPeer(context).GetSendInitialMetadata();
+        return grpc::Status::OK;
+      }));
+  CallOptions call;
+  call.metadata = {{"C", "call"}};  // Keys are case-insensitive.
+  ASSERT_TRUE(client().GetJob(wf::GetJobRequest(), call).ok());
+  auto only = [&](const std::string& key) {
+    std::vector<std::string> values;
+    auto [begin, end] = sent.equal_range(key);
+    for (auto it = begin; it != end; ++it) values.push_back(it->second);
+    return values;
+  };
+  EXPECT_THAT(only("a"), ElementsAre("client"));
+  EXPECT_THAT(only("b"), ElementsAre("api"));
+  EXPECT_THAT(only("c"), ElementsAre("call"));
+  EXPECT_THAT(only("x-wf-channel"), ElementsAre("v0-20"));
 }
 
 TEST_F(ClientMockTest, WarningsInjectedIntoTheContext) {
@@ -230,6 +328,57 @@ TEST_F(ClientMockTest, MockStreamWithoutACallDoesNotAbort) {
 
 // ---- Health ----
 
+TEST_F(ClientMockTest, HealthReturnsEachServingStatus) {
+  for (health::HealthCheckResponse::ServingStatus status :
+       {health::HealthCheckResponse::SERVING,
+        health::HealthCheckResponse::NOT_SERVING,
+        health::HealthCheckResponse::UNKNOWN}) {
+    SCOPED_TRACE(status);
+    health::HealthCheckResponse response;
+    response.set_status(status);
+    EXPECT_CALL(*health_, Check(_, _, _))
+        .WillOnce(Invoke([&](grpc::ClientContext*,
+                             const health::HealthCheckRequest& request,
+                             health::HealthCheckResponse* out) {
+          EXPECT_EQ(request.service(), "");
+          *out = response;
+          return grpc::Status::OK;
+        }));
+    absl::StatusOr<health::HealthCheckResponse::ServingStatus> got =
+        client().Health();
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, status);
+    ::testing::Mock::VerifyAndClearExpectations(health_.get());
+  }
+}
+
+TEST_F(ClientMockTest, HealthTimeoutIsOneBudgetForEveryAttempt) {
+  options_.default_retry.reset();  // The real default policy.
+  std::vector<absl::Duration> deadlines;
+  ON_CALL(*health_, Check(_, _, _))
+      .WillByDefault(Invoke([&](grpc::ClientContext* context,
+                                const health::HealthCheckRequest&,
+                                health::HealthCheckResponse*) {
+        deadlines.push_back(absl::FromChrono(context->deadline()) -
+                            absl::Now());
+        return Error(grpc::StatusCode::UNAVAILABLE, "down");
+      }));
+  const absl::Time start = clock_->Now();
+  absl::Status status = client().Health(absl::Seconds(3)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("3s budget"));
+  EXPECT_LE(clock_->Now() - start, absl::Seconds(3));
+  ASSERT_THAT(deadlines, ::testing::Not(IsEmpty()));
+  EXPECT_LE(deadlines.size(), 6u);
+  // Each attempt's deadline is at most what was left of the 3 s.
+  absl::Duration slept = absl::ZeroDuration();
+  for (size_t i = 0; i < deadlines.size(); ++i) {
+    EXPECT_LE(deadlines[i], absl::Seconds(3) - slept) << i;
+    if (i < clock_->sleeps().size()) slept += clock_->sleeps()[i];
+  }
+  EXPECT_THAT(clock_->sleeps(), SizeIs(deadlines.size() - 1));
+}
+
 // ---- WaitForJob ----
 
 TEST_F(ClientMockTest, WaitForJobSucceeds) {
@@ -240,6 +389,91 @@ TEST_F(ClientMockTest, WaitForJobSucceeds) {
       client().WaitForJob("j", absl::Minutes(1));
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(state->stage(), wf::Job::SUCCEEDED);
+}
+
+TEST_F(ClientMockTest, WaitForJobFailedIsTheMappedJobError) {
+  wf::Job::State failed = State(wf::Job::FAILED);
+  failed.mutable_error()->set_code(wf::ERROR_OOM);
+  failed.mutable_error()->set_message("too big");
+  EXPECT_CALL(*job_, WatchJobRaw(_, _))
+      .WillOnce(Return(StatesThen({State(wf::Job::RUNNING), failed})));
+  absl::Status status = client().WaitForJob("j", absl::Minutes(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(JobErrorCode(status), ::testing::Optional(wf::ERROR_OOM));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("too big"));
+}
+
+TEST_F(ClientMockTest, WaitForJobCancelled) {
+  EXPECT_CALL(*job_, WatchJobRaw(_, _))
+      .WillOnce(Return(StatesThen({State(wf::Job::CANCELLED)})));
+  EXPECT_CALL(*job_, CancelJob(_, _, _)).Times(0);
+  absl::Status status = client().WaitForJob("j", absl::Minutes(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("\"j\""));
+}
+
+TEST_F(ClientMockTest, WaitForJobReopensAStreamThatEndedEarly) {
+  std::vector<std::string> watched;
+  EXPECT_CALL(*job_, WatchJobRaw(_, _))
+      .WillOnce(DoAll(
+          Invoke([&](grpc::ClientContext*, const wf::WatchJobRequest& request) {
+            watched.push_back(request.id());
+          }),
+          Return(StatesThen({State(wf::Job::QUEUED)}))))
+      .WillOnce(DoAll(
+          Invoke([&](grpc::ClientContext*, const wf::WatchJobRequest& request) {
+            watched.push_back(request.id());
+          }),
+          Return(StatesThen({State(wf::Job::SUCCEEDED)}))));
+  EXPECT_TRUE(client().WaitForJob("j", absl::Minutes(1)).ok());
+  EXPECT_THAT(watched, ElementsAre("j", "j"));
+  EXPECT_THAT(clock_->sleeps(), ElementsAre(absl::Seconds(0.1)));
+}
+
+TEST_F(ClientMockTest, WaitForJobReopensOnRetryableErrors) {
+  EXPECT_CALL(*job_, WatchJobRaw(_, _))
+      .WillOnce(Return(StatesThen({State(wf::Job::RUNNING)},
+                                  Error(grpc::StatusCode::UNAVAILABLE))))
+      .WillOnce(Return(StatesThen({State(wf::Job::SUCCEEDED)})));
+  EXPECT_TRUE(client().WaitForJob("j", absl::Minutes(1)).ok());
+}
+
+TEST_F(ClientMockTest, WaitForJobDeadlineExceededCancelsTheJob) {
+  EXPECT_CALL(*job_, WatchJobRaw(_, _))
+      .WillOnce(Return(StatesThen({State(wf::Job::RUNNING)},
+                                  Error(grpc::StatusCode::DEADLINE_EXCEEDED))));
+  EXPECT_CALL(*job_, CancelJob(_, _, _))
+      .WillOnce(
+          Invoke([](grpc::ClientContext*, const wf::CancelJobRequest& request,
+                    wf::CancelJobResponse*) {
+            EXPECT_EQ(request.id(), "j");
+            return grpc::Status::OK;
+          }));
+  absl::Status status = client().WaitForJob("j", absl::Minutes(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("\"j\""));
+}
+
+TEST_F(ClientMockTest, WaitForJobDeadlineExceededWithoutCancel) {
+  EXPECT_CALL(*job_, WatchJobRaw(_, _))
+      .WillOnce(
+          Return(StatesThen({}, Error(grpc::StatusCode::DEADLINE_EXCEEDED))));
+  EXPECT_CALL(*job_, CancelJob(_, _, _)).Times(0);
+  WaitOptions wait;
+  wait.cancel_on_timeout = false;
+  EXPECT_EQ(client().WaitForJob("j", absl::Minutes(1), wait).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(ClientMockTest, WaitForJobCancelFailureIsReported) {
+  EXPECT_CALL(*job_, WatchJobRaw(_, _))
+      .WillOnce(
+          Return(StatesThen({}, Error(grpc::StatusCode::DEADLINE_EXCEEDED))));
+  EXPECT_CALL(*job_, CancelJob(_, _, _))
+      .WillOnce(Return(Error(grpc::StatusCode::NOT_FOUND, "no such job")));
+  absl::Status status = client().WaitForJob("j", absl::Minutes(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("no such job"));
 }
 
 }  // namespace
