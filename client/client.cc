@@ -514,7 +514,10 @@ CallResult<Response> Client::Unary(const std::string& method,
     plan->timeout = std::min(attempt_timeout, left);
     grpc::ClientContext context;
     absl::Status prepared = PrepareContext(*plan, &context);
-    if (!prepared.ok()) return CallResult<Response>(prepared, warnings);
+    if (!prepared.ok()) {
+      return CallResult<Response>(retrier.EndedEarly(prepared),
+                                  std::move(warnings));
+    }
     Response response;
     grpc::Status status = invoke(*plan->stubs, &context, request, &response);
     Metadata trailers;

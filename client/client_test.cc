@@ -645,6 +645,32 @@ TEST_F(ClientTest, HealthStillRecoversWithinItsBudget) {
   EXPECT_EQ(server_.count("Check"), 2);
 }
 
+TEST_F(ClientTest, TokenErrorOnALaterAttemptKeepsTheEarlierOnes) {
+  // The token is there for the first attempt only.
+  class OnceAuth : public Auth {
+   public:
+    absl::StatusOr<std::string> Token() override {
+      if (calls_++ == 0) return std::string("t");
+      return absl::UnauthenticatedError("token expired");
+    }
+
+   private:
+    int calls_ = 0;
+  };
+  options_.auth = std::make_shared<OnceAuth>();
+  options_.send_token_on_insecure_channel = true;
+  server_.Enqueue("GetJob", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  Client client(options_);
+  absl::Status status = client.GetJob(JobRequest()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("token expired"));
+  std::vector<absl::Status> attempts = RetryAttempts(status);
+  ASSERT_THAT(attempts, SizeIs(2));
+  EXPECT_EQ(attempts[0].code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(attempts[1].code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(server_.count("GetJob"), 1);
+}
+
 // ---- Streams ----
 
 TEST_F(ClientTest, StreamReaderYieldsEveryMessage) {

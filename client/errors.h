@@ -88,7 +88,7 @@ absl::Status RetryExhaustedError(absl::string_view method,
 
 // True for statuses that carry a retried call's attempts: those made by
 // RetryExhaustedError, and the errors that ended a call after failed
-// attempts because its overall deadline passed.
+// attempts (its overall deadline passed, or its token could not be had).
 bool IsRetryExhausted(const absl::Status& status);
 
 // Every attempt of such a call, in order, each with its trailers. Empty for

@@ -169,4 +169,18 @@ absl::Status Retrier::OutOfTime() const {
   return WithAttempts(std::move(out), method_, attempts_);
 }
 
+absl::Status Retrier::EndedEarly(const absl::Status& error) const {
+  if (attempts_.empty() || error.ok()) return error;
+  std::vector<absl::Status> all = attempts_;
+  all.push_back(error);
+  absl::Status out(error.code(),
+                   absl::StrCat(error.message(), " (after ", attempts_.size(),
+                                " failed attempts of ", method_, ")"));
+  error.ForEachPayload(
+      [&](absl::string_view type_url, const absl::Cord& payload) {
+        out.SetPayload(type_url, payload);
+      });
+  return WithAttempts(std::move(out), method_, all);
+}
+
 }  // namespace workflows

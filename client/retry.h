@@ -101,8 +101,10 @@ class Retrier {
   // run after it).
   absl::Status OnFailure(const absl::Status& status);
 
-  // The delay OnFailure would sleep for `status`, without recording it;
-  // nullopt when `status` is not retryable under the policy.
+  // The delay to sleep before retrying after `status`; nullopt when `status`
+  // is not retryable under the policy. It draws the next backoff step (and
+  // its jitter), exactly as OnFailure does, so call it once per failed
+  // attempt; it does not record the attempt or count a retry.
   std::optional<absl::Duration> DelayFor(const absl::Status& status);
 
   // Bounds the whole call by `deadline` on the clock: `budget` is the total
@@ -114,6 +116,11 @@ class Retrier {
   // naming the budget and the last attempt's error, and carrying every
   // attempt (RetryAttempts()).
   absl::Status OutOfTime() const;
+  // `error`, which ended the call before an attempt could run (e.g. the
+  // token could not be had), carrying the attempts that failed before it
+  // and then `error` itself. `error` as is when there were none.
+  absl::Status EndedEarly(const absl::Status& error) const;
+
   const std::vector<absl::Status>& attempts() const { return attempts_; }
 
  private:
