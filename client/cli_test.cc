@@ -19,7 +19,7 @@ class CliTest : public ::testing::Test {
   CliTest() {
     ClientOptions options;
     options.channel = server_.InProcessChannel();
-    options.clock = std::make_shared<SimulatedClock>();
+    options.clock = clock_;
     options.auth = std::make_shared<StaticTokenAuth>("t");
     client_ = std::make_unique<Client>(options);
   }
@@ -38,6 +38,7 @@ class CliTest : public ::testing::Test {
     server_.Enqueue("Check", reply);
   }
 
+  std::shared_ptr<SimulatedClock> clock_ = std::make_shared<SimulatedClock>();
   ScriptedServer server_;
   std::unique_ptr<Client> client_;
   std::ostringstream out_, err_;
@@ -67,6 +68,21 @@ TEST_F(CliTest, HealthUsesTheTimeoutFlag) {
   config.timeout = absl::Seconds(2);
   EXPECT_EQ(Run({"health"}, config), kExitFailure);  // UNKNOWN by default.
   EXPECT_LE(server_.calls("Check")[0].time_left, absl::Seconds(2.5));
+}
+
+TEST_F(CliTest, HealthOfAnUnavailableServerIsBoundedByTheTimeout) {
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("Check",
+                    {grpc::Status(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  CliConfig config;
+  config.timeout = absl::Seconds(1);
+  const absl::Time start = clock_->Now();
+  EXPECT_EQ(Run({"health"}, config), kExitFailure);
+  EXPECT_LE(clock_->Now() - start, absl::Seconds(1));
+  EXPECT_LE(server_.count("Check"), 6);
+  EXPECT_THAT(err_.str(), HasSubstr("DEADLINE_EXCEEDED"));
+  EXPECT_THAT(err_.str(), HasSubstr("UNAVAILABLE: down"));
 }
 
 TEST_F(CliTest, GetJobAsTextAndJson) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -100,6 +101,19 @@ absl::Duration DefaultTimeoutFor(const std::string& name, bool streaming) {
   // The Python model code lists readers with the unary timeout.
   if (name == "ListAccessGrantsStream") return Client::kDefaultTimeout;
   return streaming ? Client::kStreamTimeout : Client::kDefaultTimeout;
+}
+
+// gRPC serializes a request only after it started the call, and then
+// neither receives the server's metadata (unary; reading it would abort)
+// nor survives it (streams assert). Protobuf cannot serialize past 2 GiB.
+absl::Status CheckRequestSize(absl::string_view method,
+                              const google::protobuf::Message& request) {
+  if (request.ByteSizeLong() > static_cast<size_t>(INT_MAX)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the ", method, " request is ", request.ByteSizeLong(),
+                     " bytes; protobuf cannot serialize more than 2 GiB"));
+  }
+  return absl::OkStatus();
 }
 
 void LogWarning(absl::string_view method, absl::string_view warning) {
@@ -482,19 +496,33 @@ absl::Status Client::PrepareContext(const CallPlan& plan,
 template <typename Response, typename Request, typename Invoke>
 CallResult<Response> Client::Unary(const std::string& method,
                                    const Request& request,
-                                   const CallOptions& options, Invoke invoke) {
+                                   const CallOptions& options, Invoke invoke,
+                                   std::optional<Budget> budget) {
+  absl::Status sizable = CheckRequestSize(method, request);
+  if (!sizable.ok()) return CallResult<Response>(sizable);
   absl::StatusOr<CallPlan> plan = Plan(method, false, options);
   if (!plan.ok()) return CallResult<Response>(plan.status());
   Retrier retrier(plan->retry, clock_, method);
+  if (budget.has_value()) retrier.set_deadline(budget->deadline, budget->total);
+  const absl::Duration attempt_timeout = plan->timeout;
   std::vector<std::string> warnings;
   while (true) {
+    const absl::Duration left = retrier.TimeLeft();
+    if (left <= absl::ZeroDuration()) {
+      return CallResult<Response>(retrier.OutOfTime(), std::move(warnings));
+    }
+    plan->timeout = std::min(attempt_timeout, left);
     grpc::ClientContext context;
     absl::Status prepared = PrepareContext(*plan, &context);
-    if (!prepared.ok()) return CallResult<Response>(prepared, warnings);
+    if (!prepared.ok()) {
+      return CallResult<Response>(retrier.EndedEarly(prepared),
+                                  std::move(warnings));
+    }
     Response response;
     grpc::Status status = invoke(*plan->stubs, &context, request, &response);
     Metadata trailers;
-    if (plan->stubs->server_metadata) {
+    if (ServerMetadataReadable(&context,
+                               plan->stubs->injected_server_metadata)) {
       for (std::string& warning :
            ParseWarnings(ToMetadata(context.GetServerInitialMetadata()))) {
         LogWarning(method, warning);
@@ -514,6 +542,8 @@ template <typename Response, typename Request, typename Start>
 std::unique_ptr<StreamReader<Response>> Client::Stream(
     const std::string& method, const Request& request,
     const CallOptions& options, Start start) {
+  absl::Status sizable = CheckRequestSize(method, request);
+  if (!sizable.ok()) return std::make_unique<StreamReader<Response>>(sizable);
   absl::StatusOr<CallPlan> plan = Plan(method, true, options);
   if (!plan.ok()) {
     return std::make_unique<StreamReader<Response>>(plan.status());
@@ -528,7 +558,7 @@ std::unique_ptr<StreamReader<Response>> Client::Stream(
       [shared_plan, shared_request, start](grpc::ClientContext* context) {
         return start(*shared_plan->stubs, context, *shared_request);
       },
-      shared_plan->retry, clock_, shared_plan->stubs->server_metadata);
+      shared_plan->retry, clock_, shared_plan->stubs->injected_server_metadata);
 }
 
 #define WORKFLOWS_UNARY(STUB, METHOD, REQUEST, RESPONSE)                   \
@@ -614,9 +644,23 @@ absl::StatusOr<health::HealthCheckResponse::ServingStatus> Client::Health(
         absl::StrCat("health check timeout must be positive, got ",
                      absl::FormatDuration(timeout)));
   }
-  options.timeout = timeout;
+  // One budget for the whole probe, like grpc_health_probe's timeout: a
+  // per-attempt timeout alone lets the default retries (and their backoff)
+  // run ~6x past it against a dead server.
+  options.timeout = std::min(options.timeout.value_or(timeout), timeout);
   CallResult<health::HealthCheckResponse> response =
-      Check(health::HealthCheckRequest(), std::move(options));
+      Unary<health::HealthCheckResponse>(
+          "Check", health::HealthCheckRequest(), options,
+          [](Stubs& stubs, grpc::ClientContext* context,
+             const health::HealthCheckRequest& request,
+             health::HealthCheckResponse* out) {
+            if (stubs.health == nullptr) {
+              return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                  "no stub for Check");
+            }
+            return stubs.health->Check(context, request, out);
+          },
+          Budget{clock_->Now() + timeout, timeout});
   if (!response.ok()) return response.status();
   return response->status();
 }

@@ -164,9 +164,14 @@ class Client {
     std::unique_ptr<wf::JobAPI::StubInterface> job;
     std::unique_ptr<wf::XYZAPI::StubInterface> xyz;
     std::unique_ptr<discover::AccessGrantApi::StubInterface> access_grant;
-    // False when the stubs never fill the ClientContext's server metadata
-    // (gMock stubs); warnings and trailers are then not read.
-    bool server_metadata = true;
+    // Warnings and trailers are read from the ClientContext only when a
+    // call was started on it: gRPC aborts the process when initial metadata
+    // is read from a context that never ran a call (a missing stub, or a
+    // gMock stub returning a status). Set this when the stubs fill the
+    // server metadata themselves without a call (gMock stubs using
+    // grpc::testing::ClientContextTestPeer::AddServerInitialMetadata on
+    // every call), to read it then too.
+    bool injected_server_metadata = false;
   };
   using StubFactory = std::function<std::shared_ptr<Stubs>(
       const std::shared_ptr<grpc::Channel>& channel)>;
@@ -221,8 +226,13 @@ class Client {
   // Replaces it; null makes the next GetDefaultClient() create a new one.
   static void SetDefaultClient(std::shared_ptr<Client> client);
 
-  // grpc.health.v1.Health/Check with an empty service name, within
-  // `timeout`: SERVING, NOT_SERVING or UNKNOWN, or the error.
+  // grpc.health.v1.Health/Check with an empty service name: SERVING,
+  // NOT_SERVING or UNKNOWN, or the error. `timeout` bounds the whole check:
+  // every attempt's deadline is clipped to what is left of it, a backoff
+  // that would reach it is not slept, and running out of it returns
+  // DEADLINE_EXCEEDED naming the last attempt's error (and carrying every
+  // attempt, see RetryAttempts). `options.timeout`, if shorter, bounds each
+  // attempt.
   absl::StatusOr<health::HealthCheckResponse::ServingStatus> Health(
       absl::Duration timeout = kDefaultTimeout, CallOptions options = {});
 
@@ -337,9 +347,17 @@ class Client {
                                      grpc::ClientContext* context);
   absl::Status OpenChannelLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // An overall deadline, on clock_, for every attempt and backoff of one
+  // call; `total` is the duration it stands for (for messages).
+  struct Budget {
+    absl::Time deadline;
+    absl::Duration total;
+  };
+
   template <typename Response, typename Request, typename Invoke>
   CallResult<Response> Unary(const std::string& method, const Request& request,
-                             const CallOptions& options, Invoke invoke);
+                             const CallOptions& options, Invoke invoke,
+                             std::optional<Budget> budget = std::nullopt);
   template <typename Response, typename Request, typename Start>
   std::unique_ptr<StreamReader<Response>> Stream(const std::string& method,
                                                  const Request& request,

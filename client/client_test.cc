@@ -5,12 +5,14 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "client/test_server.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 
 namespace workflows {
@@ -557,6 +559,118 @@ TEST_F(ClientTest, HealthOfAHangingServerTimesOut) {
             absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST_F(ClientTest, HealthTimeoutBoundsEveryRetryAndBackoff) {
+  // The real default policy (jitter and all); only time is simulated.
+  options_.default_retry.reset();
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("Check", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  Client client(options_);
+  const absl::Time start = clock_->Now();
+  absl::Status status = client.Health(absl::Seconds(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("1s budget"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("UNAVAILABLE: down"));
+  EXPECT_LE(clock_->Now() - start, absl::Seconds(1));
+  const int attempts = server_.count("Check");
+  EXPECT_GE(attempts, 1);
+  EXPECT_LE(attempts, 6);
+  EXPECT_THAT(RetryAttempts(status), SizeIs(attempts));
+  EXPECT_THAT(clock_->sleeps(), SizeIs(attempts - 1));
+}
+
+TEST_F(ClientTest, HealthClipsEachAttemptToWhatIsLeft) {
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("Check", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  Client client(options_);  // Zero jitter: backoff 0.1, 0.2, 0.4, 0.8 s.
+  absl::Status status = client.Health(absl::Seconds(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  // After 0.7 s of sleeps only 0.3 s is left: the 0.8 s backoff is not
+  // slept and no fifth attempt is made.
+  EXPECT_THAT(
+      clock_->sleeps(),
+      ElementsAre(absl::Seconds(0.1), absl::Seconds(0.2), absl::Seconds(0.4)));
+  std::vector<RecordedCall> calls = server_.calls("Check");
+  ASSERT_THAT(calls, SizeIs(4));
+  const absl::Duration left[] = {absl::Seconds(1), absl::Seconds(0.9),
+                                 absl::Seconds(0.7), absl::Seconds(0.3)};
+  for (int i = 0; i < 4; ++i) {
+    // gRPC's clock conversions may add a millisecond or so.
+    EXPECT_LE(calls[i].time_left, left[i] + absl::Milliseconds(20)) << i;
+    EXPECT_GT(calls[i].time_left, left[i] - absl::Seconds(0.5)) << i;
+  }
+}
+
+TEST(ClientHealthTest, UnreachableServerStaysWithinTheTimeout) {
+  // A port nothing listens on: connections are refused at once.
+  int dead_port = 0;
+  {
+    ScriptedServer server;
+    dead_port = server.Start("127.0.0.1:0");
+    ASSERT_GT(dead_port, 0);
+  }
+  auto clock = std::make_shared<SimulatedClock>();
+  ClientOptions options;
+  options.host = "127.0.0.1";
+  options.port = dead_port;
+  options.use_insecure_channel = true;
+  options.clock = clock;
+  options.auth = std::make_shared<StaticTokenAuth>("t");
+  Client client(options);
+  const absl::Time start = clock->Now();
+  const absl::Time real_start = absl::Now();
+  absl::Status status = client.Health(absl::Seconds(2)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("UNAVAILABLE"));
+  EXPECT_LE(clock->Now() - start, absl::Seconds(2));
+  EXPECT_THAT(RetryAttempts(status), ::testing::Not(IsEmpty()));
+  EXPECT_LE(RetryAttempts(status).size(), 6);
+  // Refused connections fail fast; each attempt's deadline bounds the rest.
+  EXPECT_LT(absl::Now() - real_start, absl::Seconds(2) * 6);
+}
+
+TEST_F(ClientTest, HealthStillRecoversWithinItsBudget) {
+  server_.Enqueue("Check", {Error(grpc::StatusCode::UNAVAILABLE)});
+  health::HealthCheckResponse serving;
+  serving.set_status(health::HealthCheckResponse::SERVING);
+  Reply reply;
+  reply.messages = {Msg(serving)};
+  server_.Enqueue("Check", reply);
+  Client client(options_);
+  absl::StatusOr<health::HealthCheckResponse::ServingStatus> got =
+      client.Health(absl::Seconds(1));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, health::HealthCheckResponse::SERVING);
+  EXPECT_EQ(server_.count("Check"), 2);
+}
+
+TEST_F(ClientTest, TokenErrorOnALaterAttemptKeepsTheEarlierOnes) {
+  // The token is there for the first attempt only.
+  class OnceAuth : public Auth {
+   public:
+    absl::StatusOr<std::string> Token() override {
+      if (calls_++ == 0) return std::string("t");
+      return absl::UnauthenticatedError("token expired");
+    }
+
+   private:
+    int calls_ = 0;
+  };
+  options_.auth = std::make_shared<OnceAuth>();
+  options_.send_token_on_insecure_channel = true;
+  server_.Enqueue("GetJob", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  Client client(options_);
+  absl::Status status = client.GetJob(JobRequest()).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("token expired"));
+  std::vector<absl::Status> attempts = RetryAttempts(status);
+  ASSERT_THAT(attempts, SizeIs(2));
+  EXPECT_EQ(attempts[0].code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(attempts[1].code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(server_.count("GetJob"), 1);
+}
+
 // ---- Streams ----
 
 TEST_F(ClientTest, StreamReaderYieldsEveryMessage) {
@@ -641,6 +755,185 @@ TEST_F(ClientTest, StreamCanBeCancelledFromAnotherThread) {
   EXPECT_FALSE(states->Next(&state));
   canceller.join();
   EXPECT_EQ(states->Finish().code(), absl::StatusCode::kCancelled);
+}
+
+// ---- Every typed call ----
+
+// A message of type T from protobuf text (the test's own literals).
+template <typename T>
+T Text(const std::string& text) {
+  T message;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &message))
+      << text;
+  return message;
+}
+
+// One typed method of Client, called against the ScriptedServer: what it
+// must send (path, request, deadline) and the reply it must hand back.
+struct TypedCall {
+  std::string name;         // bare RPC name, the ScriptedServer's key
+  std::string full_method;  // the path the server must see
+  absl::Duration timeout;   // the default deadline
+  // Enqueues a reply, makes the call with default options and returns
+  // whether the client handed back exactly the reply (or a failure).
+  std::function<::testing::AssertionResult(Client&, ScriptedServer&)> call;
+  // The request, serialized, as the client was given it.
+  std::string request;
+};
+
+template <typename Request, typename Response>
+TypedCall UnaryRow(std::string service, std::string name,
+                   CallResult<Response> (Client::*method)(const Request&,
+                                                          CallOptions),
+                   const std::string& request_text,
+                   const std::string& response_text) {
+  Request request = Text<Request>(request_text);
+  Response response = Text<Response>(response_text);
+  TypedCall out;
+  out.name = name;
+  out.full_method = absl::StrCat("/", service, "/", name);
+  out.timeout = Client::kDefaultTimeout;
+  out.request = request.SerializeAsString();
+  out.call = [=](Client& client, ScriptedServer& server) {
+    Reply reply;
+    reply.messages = {Msg(response)};
+    server.Enqueue(name, reply);
+    CallResult<Response> result = (client.*method)(request, CallOptions());
+    if (!result.ok()) {
+      return ::testing::AssertionFailure() << result.status();
+    }
+    if (result->SerializeAsString() != response.SerializeAsString()) {
+      return ::testing::AssertionFailure()
+             << "got {" << result->ShortDebugString() << "}, want {"
+             << response.ShortDebugString() << "}";
+    }
+    return ::testing::AssertionSuccess();
+  };
+  return out;
+}
+
+template <typename Request, typename Response>
+TypedCall StreamRow(std::string service, std::string name,
+                    std::unique_ptr<StreamReader<Response>> (Client::*method)(
+                        const Request&, CallOptions),
+                    absl::Duration timeout, const std::string& request_text,
+                    const std::string& response_text) {
+  Request request = Text<Request>(request_text);
+  Response response = Text<Response>(response_text);
+  TypedCall out;
+  out.name = name;
+  out.full_method = absl::StrCat("/", service, "/", name);
+  out.timeout = timeout;
+  out.request = request.SerializeAsString();
+  out.call = [=](Client& client, ScriptedServer& server) {
+    Reply reply;
+    reply.messages = {Msg(response), Msg(response)};
+    server.Enqueue(name, reply);
+    std::unique_ptr<StreamReader<Response>> reader =
+        (client.*method)(request, CallOptions());
+    int received = 0;
+    Response got;
+    while (reader->Next(&got)) {
+      if (got.SerializeAsString() != response.SerializeAsString()) {
+        return ::testing::AssertionFailure()
+               << "got {" << got.ShortDebugString() << "}, want {"
+               << response.ShortDebugString() << "}";
+      }
+      ++received;
+    }
+    absl::Status status = reader->Finish();
+    if (!status.ok()) return ::testing::AssertionFailure() << status;
+    if (received != 2) {
+      return ::testing::AssertionFailure() << received << " messages, want 2";
+    }
+    return ::testing::AssertionSuccess();
+  };
+  return out;
+}
+
+std::vector<TypedCall> EveryTypedCall() {
+  const std::string health = "grpc.health.v1.Health";
+  const std::string workflow = "descarteslabs.workflows.WorkflowAPI";
+  const std::string job = "descarteslabs.workflows.JobAPI";
+  const std::string xyz = "descarteslabs.workflows.XYZAPI";
+  const std::string grant = "descarteslabs.discover.v0alpha.AccessGrantApi";
+  const absl::Duration day = Client::kStreamTimeout;
+  return {
+      UnaryRow(health, "Check", &Client::Check, "service: 'svc'",
+               "status: NOT_SERVING"),
+      UnaryRow(workflow, "UpsertWorkflow", &Client::UpsertWorkflow,
+               "id: 'me:w' title: 'T'", "id: 'me:w' title: 'T'"),
+      UnaryRow(workflow, "GetWorkflow", &Client::GetWorkflow, "id: 'me:w'",
+               "id: 'me:w'"),
+      UnaryRow(workflow, "GetVersion", &Client::GetVersion,
+               "id: 'me:w' version: '1.2.3'", "version: '1.2.3'"),
+      StreamRow(workflow, "SearchWorkflows", &Client::SearchWorkflows, day,
+                "email: 'me@x' name_prefix: 'w'", "id: 'me:w'"),
+      UnaryRow(workflow, "DeleteWorkflow", &Client::DeleteWorkflow,
+               "id: 'me:w'", ""),
+      UnaryRow(workflow, "GetWmtsUrlTemplate", &Client::GetWmtsUrlTemplate, "",
+               "wmts_url_template: 'https://t/{z}'"),
+      UnaryRow(job, "CreateJob", &Client::CreateJob, "serialized_graft: '{}'",
+               "id: 'j'"),
+      StreamRow(job, "ListJobs", &Client::ListJobs, day,
+                "start_datetime: '2026-01-01'", "id: 'j'"),
+      UnaryRow(job, "GetJob", &Client::GetJob, "id: 'j'", "id: 'j'"),
+      UnaryRow(job, "CancelJob", &Client::CancelJob, "id: 'j'", ""),
+      StreamRow(job, "WatchJob", &Client::WatchJob, day, "id: 'j'",
+                "stage: RUNNING"),
+      UnaryRow(xyz, "CreateXYZ", &Client::CreateXYZ, "name: 'x'", "id: 'x1'"),
+      UnaryRow(xyz, "GetXYZ", &Client::GetXYZ, "xyz_id: 'x1'", "id: 'x1'"),
+      StreamRow(xyz, "ListXYZ", &Client::ListXYZ, day, "public: true",
+                "id: 'x1'"),
+      UnaryRow(xyz, "DeleteXYZ", &Client::DeleteXYZ, "xyz_id: 'x1'", ""),
+      StreamRow(xyz, "GetXYZSessionLogs", &Client::GetXYZSessionLogs, day,
+                "xyz_id: 'x1' session_id: 's'", "session_id: 's'"),
+      UnaryRow(grant, "CreateAccessGrant", &Client::CreateAccessGrant,
+               "access_grant { asset_name: 'a' }",
+               "access_grant { asset_name: 'a' }"),
+      UnaryRow(grant, "DeleteAccessGrant", &Client::DeleteAccessGrant,
+               "access_grant { asset_name: 'a' }", "revoked: true"),
+      UnaryRow(grant, "ListAccessGrants", &Client::ListAccessGrants,
+               "asset_name: 'a' page_size: 7", "next_page: 'p2'"),
+      // The Python client lists readers with the unary timeout (5 s).
+      StreamRow(grant, "ListAccessGrantsStream",
+                &Client::ListAccessGrantsStream, Client::kDefaultTimeout,
+                "asset_name: 'a'", "access_grant { asset_name: 'a' }"),
+      UnaryRow(grant, "ReplaceAccessGrant", &Client::ReplaceAccessGrant,
+               "delete_access_grant { asset_name: 'a' } "
+               "create_access_grant { asset_name: 'b' }",
+               "access_grant { asset_name: 'b' }"),
+  };
+}
+
+TEST_F(ClientTest, EveryTypedCallReachesItsRpcWithItsDefaults) {
+  Client client(options_);
+  std::vector<TypedCall> table = EveryTypedCall();
+  std::set<std::string> names;
+  for (const TypedCall& typed : table) {
+    SCOPED_TRACE(typed.name);
+    names.insert(typed.name);
+    EXPECT_TRUE(typed.call(client, server_));
+    std::vector<RecordedCall> calls = server_.calls(typed.name);
+    ASSERT_THAT(calls, SizeIs(1));
+    EXPECT_EQ(calls[0].full_method, typed.full_method);
+    EXPECT_EQ(calls[0].request, typed.request);
+    EXPECT_GT(calls[0].time_left, typed.timeout - absl::Seconds(1));
+    EXPECT_LE(calls[0].time_left, typed.timeout + absl::Seconds(0.5));
+    EXPECT_THAT(Values(calls[0].metadata, "x-wf-channel"),
+                ElementsAre("v0-19"));
+  }
+  // The table misses no RPC the client knows (api() lacks two typed ones).
+  for (const auto& [name, method] : client.api()) {
+    EXPECT_EQ(names.count(name), 1) << name << " has no row";
+    for (const TypedCall& typed : table) {
+      if (typed.name == name) {
+        EXPECT_EQ(typed.full_method, method.full_name);
+      }
+    }
+  }
+  EXPECT_THAT(table, SizeIs(client.api().size() + 2));
+  EXPECT_THAT(clock_->sleeps(), IsEmpty());  // Nothing was retried.
 }
 
 // ---- WaitForJob ----

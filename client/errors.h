@@ -86,11 +86,13 @@ std::vector<std::string> ParseWarnings(const Metadata& initial_metadata);
 absl::Status RetryExhaustedError(absl::string_view method,
                                  const std::vector<absl::Status>& attempts);
 
-// True for statuses made by RetryExhaustedError.
+// True for statuses that carry a retried call's attempts: those made by
+// RetryExhaustedError, and the errors that ended a call after failed
+// attempts (its overall deadline passed, or its token could not be had).
 bool IsRetryExhausted(const absl::Status& status);
 
-// Every attempt of a retry-exhausted call, in order, each with its trailers.
-// Empty for other statuses.
+// Every attempt of such a call, in order, each with its trailers. Empty for
+// other statuses.
 std::vector<absl::Status> RetryAttempts(const absl::Status& status);
 
 // The status of a job that FAILED, in the Python client's wording:

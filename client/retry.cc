@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "client/errors.h"
 
@@ -120,9 +122,65 @@ absl::Status Retrier::OnFailure(const absl::Status& status) {
   if (!delay.has_value()) return status;
   attempts_.push_back(status);
   if (retries_left_ <= 0) return RetryExhaustedError(method_, attempts_);
+  // Sleeping into the deadline would only delay the same answer.
+  if (*delay >= TimeLeft()) return OutOfTime();
   --retries_left_;
   clock_->SleepFor(*delay);
   return absl::OkStatus();
+}
+
+void Retrier::set_deadline(absl::Time deadline, absl::Duration budget) {
+  deadline_ = deadline;
+  budget_ = budget;
+}
+
+absl::Duration Retrier::TimeLeft() const {
+  if (!deadline_.has_value()) return absl::InfiniteDuration();
+  return *deadline_ - clock_->Now();
+}
+
+namespace {
+
+// `status` with the attempts payload (and nothing else) of
+// RetryExhaustedError(method, attempts), so RetryAttempts() reads them.
+absl::Status WithAttempts(absl::Status status, absl::string_view method,
+                          const std::vector<absl::Status>& attempts) {
+  absl::Status exhausted = RetryExhaustedError(method, attempts);
+  exhausted.ForEachPayload(
+      [&](absl::string_view type_url, const absl::Cord& payload) {
+        if (!status.GetPayload(type_url).has_value()) {
+          status.SetPayload(type_url, payload);
+        }
+      });
+  return status;
+}
+
+}  // namespace
+
+absl::Status Retrier::OutOfTime() const {
+  std::string last = "none";
+  if (!attempts_.empty()) {
+    last = absl::StrCat(absl::StatusCodeToString(attempts_.back().code()), ": ",
+                        attempts_.back().message());
+  }
+  absl::Status out = absl::DeadlineExceededError(absl::StrFormat(
+      "%s did not succeed within its %s budget (%d attempts); last error: %s",
+      method_, absl::FormatDuration(budget_), attempts_.size(), last));
+  return WithAttempts(std::move(out), method_, attempts_);
+}
+
+absl::Status Retrier::EndedEarly(const absl::Status& error) const {
+  if (attempts_.empty() || error.ok()) return error;
+  std::vector<absl::Status> all = attempts_;
+  all.push_back(error);
+  absl::Status out(error.code(),
+                   absl::StrCat(error.message(), " (after ", attempts_.size(),
+                                " failed attempts of ", method_, ")"));
+  error.ForEachPayload(
+      [&](absl::string_view type_url, const absl::Cord& payload) {
+        out.SetPayload(type_url, payload);
+      });
+  return WithAttempts(std::move(out), method_, all);
 }
 
 }  // namespace workflows

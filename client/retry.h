@@ -95,13 +95,31 @@ class Retrier {
 
   // Records the failed `status`. Returns OK after sleeping when another
   // attempt should run. Otherwise returns the error for the caller: `status`
-  // itself when it is not retryable, or a RetryExhaustedError carrying every
-  // attempt when the retries ran out.
+  // itself when it is not retryable, a RetryExhaustedError carrying every
+  // attempt when the retries ran out, or OutOfTime() when a deadline is set
+  // and the delay would reach it (nothing is slept then: no attempt could
+  // run after it).
   absl::Status OnFailure(const absl::Status& status);
 
-  // The delay OnFailure would sleep for `status`, without recording it;
-  // nullopt when `status` is not retryable under the policy.
+  // The delay to sleep before retrying after `status`; nullopt when `status`
+  // is not retryable under the policy. It draws the next backoff step (and
+  // its jitter), exactly as OnFailure does, so call it once per failed
+  // attempt; it does not record the attempt or count a retry.
   std::optional<absl::Duration> DelayFor(const absl::Status& status);
+
+  // Bounds the whole call by `deadline` on the clock: `budget` is the total
+  // it stands for, named in OutOfTime()'s message.
+  void set_deadline(absl::Time deadline, absl::Duration budget);
+  // What is left before the deadline; InfiniteDuration() without one.
+  absl::Duration TimeLeft() const;
+  // DEADLINE_EXCEEDED for a call whose deadline passed between attempts,
+  // naming the budget and the last attempt's error, and carrying every
+  // attempt (RetryAttempts()).
+  absl::Status OutOfTime() const;
+  // `error`, which ended the call before an attempt could run (e.g. the
+  // token could not be had), carrying the attempts that failed before it
+  // and then `error` itself. `error` as is when there were none.
+  absl::Status EndedEarly(const absl::Status& error) const;
 
   const std::vector<absl::Status>& attempts() const { return attempts_; }
 
@@ -112,6 +130,8 @@ class Retrier {
   Backoff backoff_;
   int retries_left_;
   std::vector<absl::Status> attempts_;
+  std::optional<absl::Time> deadline_;
+  absl::Duration budget_ = absl::InfiniteDuration();
 };
 
 }  // namespace workflows

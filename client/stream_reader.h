@@ -31,6 +31,18 @@ namespace workflows {
 //   Job::State state;
 //   while (states->Next(&state)) { ... }
 //   absl::Status status = states->Finish();
+// Whether the server's metadata may be read from `context`. gRPC aborts the
+// process (GPR_CODEGEN_ASSERT) when GetServerInitialMetadata() is called on
+// a context no call received it on: a missing stub or a gMock stub never
+// starts one. A started call has a c_call(), and gRPC's sync unary calls and
+// readers receive the initial metadata before they return a status.
+// `injected` is for stubs that fill the metadata without a call (see
+// Client::Stubs::injected_server_metadata).
+inline bool ServerMetadataReadable(grpc::ClientContext* context,
+                                   bool injected) {
+  return injected || context->c_call() != nullptr;
+}
+
 template <typename T>
 class StreamReader {
  public:
@@ -40,12 +52,12 @@ class StreamReader {
   using Start = std::function<std::unique_ptr<grpc::ClientReaderInterface<T>>(
       grpc::ClientContext*)>;
 
-  // `server_metadata` false skips reading the server's metadata from the
-  // context, for gMock streams that never fill it.
+  // `injected_server_metadata`: read the server's metadata even from
+  // contexts no call was started on (see ServerMetadataReadable).
   StreamReader(std::string method, Prepare prepare, Start start,
                RetryPolicy policy, std::shared_ptr<Clock> clock,
-               bool server_metadata = true)
-      : server_metadata_(server_metadata),
+               bool injected_server_metadata = false)
+      : injected_server_metadata_(injected_server_metadata),
         method_(std::move(method)),
         prepare_(std::move(prepare)),
         start_(std::move(start)),
@@ -90,9 +102,10 @@ class StreamReader {
       grpc::Status finished = reader_->Finish();
       if (!received_) CollectWarnings();
       absl::Status status = FromGrpcStatus(
-          finished, server_metadata_
-                        ? ToMetadata(context_->GetServerTrailingMetadata())
-                        : Metadata());
+          finished,
+          ServerMetadataReadable(context_.get(), injected_server_metadata_)
+              ? ToMetadata(context_->GetServerTrailingMetadata())
+              : Metadata());
       if (status.ok() || received_ || cancelled()) return Done(status);
       absl::Status retry = retrier_.OnFailure(status);
       if (!retry.ok()) return Done(std::move(retry));
@@ -154,7 +167,9 @@ class StreamReader {
   }
 
   void CollectWarnings() {
-    if (!server_metadata_) return;
+    if (!ServerMetadataReadable(context_.get(), injected_server_metadata_)) {
+      return;
+    }
     for (std::string& warning :
          ParseWarnings(ToMetadata(context_->GetServerInitialMetadata()))) {
       std::cerr << "Workflows warning (" << method_ << "): " << warning << "\n";
@@ -168,7 +183,7 @@ class StreamReader {
     return false;
   }
 
-  const bool server_metadata_ = true;
+  const bool injected_server_metadata_ = false;
   const std::string method_;
   const Prepare prepare_;
   const Start start_;

@@ -1,5 +1,7 @@
 #include "client/test_server.h"
 
+#include <grpcpp/support/server_interceptor.h>
+
 #include <chrono>
 #include <utility>
 
@@ -154,6 +156,38 @@ class ScriptedServer::Services {
   AccessGrant access_grant_;
 };
 
+// Records each call's method path as gRPC routed it. The sync API gives
+// handlers no way to read it, and the bare names the handlers pass would
+// not catch a client calling the wrong service.
+class ScriptedServer::PathRecorder
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit PathRecorder(ScriptedServer* server) : server_(server) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    server_->NotePath(info->server_context(), info->method());
+    return nullptr;  // Nothing to intercept.
+  }
+
+ private:
+  ScriptedServer* server_;
+};
+
+void ScriptedServer::Configure(grpc::ServerBuilder& builder) {
+  services_->Register(builder);
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      creators;
+  creators.push_back(std::make_unique<PathRecorder>(this));
+  builder.experimental().SetInterceptorCreators(std::move(creators));
+}
+
+void ScriptedServer::NotePath(const grpc::ServerContextBase* context,
+                              std::string path) {
+  absl::MutexLock lock(&mu_);
+  paths_[context] = std::move(path);
+}
+
 ScriptedServer::ScriptedServer()
     : services_(std::make_unique<Services>(this)) {}
 
@@ -167,7 +201,7 @@ int ScriptedServer::Start(
   builder.AddListeningPort(
       address, credentials ? credentials : grpc::InsecureServerCredentials(),
       &port);
-  services_->Register(builder);
+  Configure(builder);
   server_ = builder.BuildAndStart();
   return server_ == nullptr ? 0 : port;
 }
@@ -175,7 +209,7 @@ int ScriptedServer::Start(
 std::shared_ptr<grpc::Channel> ScriptedServer::InProcessChannel() {
   if (server_ == nullptr) {
     grpc::ServerBuilder builder;
-    services_->Register(builder);
+    Configure(builder);
     server_ = builder.BuildAndStart();
   }
   return server_->InProcessChannel(grpc::ChannelArguments());
@@ -224,6 +258,10 @@ Reply ScriptedServer::Begin(grpc::ServerContext* context,
   Reply reply;
   {
     absl::MutexLock lock(&mu_);
+    if (auto it = paths_.find(context); it != paths_.end()) {
+      call.full_method = std::move(it->second);
+      paths_.erase(it);
+    }
     calls_.push_back(std::move(call));
     auto it = replies_.find(method);
     if (it != replies_.end() && !it->second.empty()) {

@@ -34,7 +34,8 @@ namespace workflows {
 namespace testing {
 
 struct RecordedCall {
-  std::string method;
+  std::string method;        // bare RPC name, e.g. "GetJob"
+  std::string full_method;   // the path on the wire, "/package.Service/RPC"
   Metadata metadata;         // client metadata as the server saw it
   absl::Duration time_left;  // deadline - now when the call arrived
   std::string request;       // the request, serialized
@@ -79,9 +80,16 @@ class ScriptedServer {
   Reply Begin(grpc::ServerContext* context, const std::string& method,
               const google::protobuf::Message& request);
   void Hang(grpc::ServerContext* context);
+  // Notes the path of the call on `context` (from a server interceptor,
+  // which sees it before the handler runs).
+  void NotePath(const grpc::ServerContextBase* context, std::string path);
 
  private:
   class Services;
+  class PathRecorder;
+
+  // ServerBuilder with the services and the path recorder.
+  void Configure(grpc::ServerBuilder& builder);
 
   std::unique_ptr<Services> services_;
   std::unique_ptr<grpc::Server> server_;
@@ -89,6 +97,9 @@ class ScriptedServer {
   mutable absl::Mutex mu_;
   std::map<std::string, std::deque<Reply>> replies_ ABSL_GUARDED_BY(mu_);
   std::vector<RecordedCall> calls_ ABSL_GUARDED_BY(mu_);
+  // Paths of calls whose handler has not begun yet, by context.
+  std::map<const grpc::ServerContextBase*, std::string> paths_
+      ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
