@@ -46,8 +46,8 @@ int main() {
     std::fprintf(stderr, "%s\n", server.status().ToString().c_str());
     return 2;
   }
-  auto stub = descarteslabs::workflows::JobAPI::NewStub(
-      (*server)->InProcessChannel());
+  auto stub =
+      descarteslabs::workflows::JobAPI::NewStub((*server)->InProcessChannel());
   auto call_many = [&stub] {
     for (int i = 0; i < 200; ++i) {
       grpc::ClientContext context;
