@@ -379,14 +379,20 @@ std::shared_ptr<Client> Client::GetDefaultClient() {
 }
 
 void Client::SetDefaultClient(std::shared_ptr<Client> client) {
-  std::shared_ptr<Client> old;
+  // The replaced client is destroyed here, after the lock is released.
+  ExchangeDefaultClient(std::move(client));
+}
+
+std::shared_ptr<Client> Client::ExchangeDefaultClient(
+    std::shared_ptr<Client> client) {
   absl::MutexLock lock(&default_client_mu);
   if (default_client == nullptr) {
     default_client = new std::shared_ptr<Client>(std::move(client));
-  } else {
-    old = std::move(*default_client);
-    *default_client = std::move(client);
+    return nullptr;
   }
+  std::shared_ptr<Client> previous = std::move(*default_client);
+  *default_client = std::move(client);
+  return previous;
 }
 
 absl::StatusOr<Client::CallPlan> Client::Plan(const std::string& method,

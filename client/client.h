@@ -225,6 +225,10 @@ class Client {
   static std::shared_ptr<Client> GetDefaultClient();
   // Replaces it; null makes the next GetDefaultClient() create a new one.
   static void SetDefaultClient(std::shared_ptr<Client> client);
+  // Replaces it and returns the one it replaced, or null if none was set
+  // (it never creates one), so a scope can put the previous default back.
+  static std::shared_ptr<Client> ExchangeDefaultClient(
+      std::shared_ptr<Client> client);
 
   // grpc.health.v1.Health/Check with an empty service name: SERVING,
   // NOT_SERVING or UNKNOWN, or the error. `timeout` bounds the whole check:

@@ -142,12 +142,11 @@ WorkflowsTestOptions WorkflowsAuthTest::AuthOptions() {
   return options;
 }
 
-ScopedDefaultClient::ScopedDefaultClient(std::shared_ptr<Client> client) {
-  Client::SetDefaultClient(std::move(client));
-}
+ScopedDefaultClient::ScopedDefaultClient(std::shared_ptr<Client> client)
+    : previous_(Client::ExchangeDefaultClient(std::move(client))) {}
 
 ScopedDefaultClient::~ScopedDefaultClient() {
-  Client::SetDefaultClient(nullptr);
+  Client::SetDefaultClient(std::move(previous_));
 }
 
 }  // namespace testing

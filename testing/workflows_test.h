@@ -183,7 +183,8 @@ class WorkflowsAuthTest : public WorkflowsTest {
 
 // Makes `client` the process-wide default client (Client::GetDefaultClient)
 // for the scope, for code under test that uses the default client. On exit
-// the default is cleared, so the next GetDefaultClient() builds a fresh one.
+// the previous default is put back (none, if there was none, so the next
+// GetDefaultClient() builds a fresh one). Scopes nest.
 //
 //   ScopedDefaultClient scoped(shared_client());
 //   EXPECT_THAT(CodeUsingTheDefaultClient(), IsOk());
@@ -193,6 +194,9 @@ class ScopedDefaultClient {
   ~ScopedDefaultClient();
   ScopedDefaultClient(const ScopedDefaultClient&) = delete;
   ScopedDefaultClient& operator=(const ScopedDefaultClient&) = delete;
+
+ private:
+  std::shared_ptr<Client> previous_;
 };
 
 }  // namespace testing

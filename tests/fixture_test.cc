@@ -1,6 +1,7 @@
 // The fixture's own guarantees: teardown names RPCs left running, and
 // ScopedDefaultClient installs and clears the default client.
 
+#include <memory>
 #include <thread>
 
 #include "gmock/gmock.h"
@@ -49,11 +50,29 @@ TEST_F(FixtureTest, TeardownFailsTheTestNamingRpcsLeftInFlight) {
 }
 
 TEST_F(FixtureTest, ScopedDefaultClientInstallsAndClears) {
+  Client::SetDefaultClient(nullptr);
   {
     ScopedDefaultClient scoped(shared_client());
     EXPECT_EQ(Client::GetDefaultClient(), shared_client());
   }
   EXPECT_NE(Client::GetDefaultClient(), shared_client());
+  Client::SetDefaultClient(nullptr);
+}
+
+TEST_F(FixtureTest, ScopedDefaultClientRestoresThePreviousDefault) {
+  auto outer = std::make_shared<Client>(ClientOptions{});
+  Client::SetDefaultClient(outer);
+  {
+    ScopedDefaultClient scoped(shared_client());
+    EXPECT_EQ(Client::GetDefaultClient(), shared_client());
+    {
+      auto inner = std::make_shared<Client>(ClientOptions{});
+      ScopedDefaultClient nested(inner);
+      EXPECT_EQ(Client::GetDefaultClient(), inner);
+    }
+    EXPECT_EQ(Client::GetDefaultClient(), shared_client());
+  }
+  EXPECT_EQ(Client::GetDefaultClient(), outer);
   Client::SetDefaultClient(nullptr);
 }
 

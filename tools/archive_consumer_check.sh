@@ -9,6 +9,10 @@
 # failure.
 #
 #   bash tools/archive_consumer_check.sh [BEP_JSON_OUT]
+#
+# CONSUMER_DISK_CACHE=DIR shares a --disk_cache with an earlier
+# `bazel test` of examples/consumer (same workspace name, same action keys),
+# so CI compiles the consumer once. Tests are never taken from that cache.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bep="${1:-}"
@@ -33,12 +37,13 @@ workspace(name = "consumer")
 
 load("@bazel_tools//tools/build_defs/repo:http.bzl", "http_archive")
 
-# The URL is never fetched: --distdir (below) holds a file of the same name.
+# Downloads are disabled (even file://), so Bazel takes the tarball from
+# --distdir (below), which holds a file of the same name and sha256.
 http_archive(
     name = "workflows_grpc",
     sha256 = "${sha256}",
     strip_prefix = "${prefix}",
-    urls = ["https://releases.invalid/workflows_grpc/${prefix}.tar.gz"],
+    urls = ["file://${tarball}"],
 )
 
 load("@workflows_grpc//bazel:repositories.bzl", "workflows_grpc_dependencies")
@@ -52,6 +57,11 @@ echo "common --distdir=${work}" >>"${consumer}/.bazelrc"
 
 cd "${consumer}"
 args=(test --config=ci //...)
+build_args=(--config=ci)
+if [[ -n "${CONSUMER_DISK_CACHE:-}" ]]; then
+  build_args+=(--disk_cache="${CONSUMER_DISK_CACHE}")
+  args+=(--disk_cache="${CONSUMER_DISK_CACHE}" --nocache_test_results)
+fi
 [[ -n "${bep}" ]] && args+=(--build_event_json_file="${bep}")
 # Exit status: bazel's own (3: tests ran and some failed) unless a hygiene
 # check below fails, which is 1.
@@ -64,7 +74,7 @@ expect_refused() {
   local package="$1" build="$2" expected="$3" output
   mkdir -p "${consumer}/${package}"
   printf '%s\n' "${build}" >"${consumer}/${package}/BUILD.bazel"
-  if output="$(bazel build --config=ci "//${package}:production_code" 2>&1 </dev/null)"; then
+  if output="$(bazel build "${build_args[@]}" "//${package}:production_code" 2>&1 </dev/null)"; then
     echo "FAIL: //${package}:production_code built; it must be refused" >&2
     hygiene_failed=1
   elif ! grep -q "${expected}" <<<"${output}"; then
