@@ -121,8 +121,9 @@ TEST(ActionsTest, FailTimesThenSharesItsCountAcrossCalls) {
   for (int i = 0; i < 3; ++i) {
     Job job;
     codes.push_back(backend.GetJob(&call, JobRequest("j1"), &job).error_code());
-    if (i == 2)
+    if (i == 2) {
       EXPECT_THAT(job, EqualsProto("id: 'j1' state { stage: RUNNING }"));
+    }
   }
   EXPECT_THAT(codes, ::testing::ElementsAre(grpc::StatusCode::UNAVAILABLE,
                                             grpc::StatusCode::UNAVAILABLE,
