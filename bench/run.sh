@@ -23,9 +23,11 @@ fi
 if [[ -n "${BENCH_BINARY:-}" ]]; then
   bench_binary="${BENCH_BINARY}"  # already built, e.g. while bazel is busy
 else
-  "${bazel_cmd[@]}" build -c opt //bench:workflows_bench >&2
+  "${bazel_cmd[@]}" build -c opt //bench:workflows_bench \
+      //bench:thousand_fixture_tests >&2
   bench_binary="$("${bazel_cmd[@]}" info -c opt bazel-bin 2>/dev/null)/bench/workflows_bench"
 fi
+thousand_binary="$(dirname "${bench_binary}")/thousand_fixture_tests"
 out="$(mktemp /tmp/workflows_bench.XXXXXX.json)"
 trap 'rm -f "${out}"' EXIT
 
@@ -37,7 +39,24 @@ trap 'rm -f "${out}"' EXIT
   --benchmark_format=json \
   --benchmark_out="${out}" --benchmark_out_format=json >/dev/null
 
-/usr/bin/python3 - "${out}" <<'PY'
+# 1,000 fixture-based gtest cases in one binary: the suite's wall time, from
+# gtest's own "(N ms total)" line. A failing case fails the run.
+thousand_log="$(mktemp /tmp/thousand_fixture_tests.XXXXXX.log)"
+trap 'rm -f "${out}" "${thousand_log}"' EXIT
+if ! "${thousand_binary}" --gtest_brief=1 >"${thousand_log}" 2>&1; then
+  cat "${thousand_log}" >&2
+  echo "thousand_fixture_tests failed" >&2
+  exit 1
+fi
+thousand_ms="$(sed -nE 's/.*1000 tests from 1 test suite ran\. \(([0-9]+) ms total\).*/\1/p' \
+    "${thousand_log}")"
+if [[ -z "${thousand_ms}" ]]; then
+  cat "${thousand_log}" >&2
+  echo "thousand_fixture_tests: no '1000 tests ... (N ms total)' line" >&2
+  exit 1
+fi
+
+/usr/bin/python3 - "${out}" "${thousand_ms:-}" <<'PY'
 import json
 import sys
 
@@ -140,6 +159,9 @@ time_row("server start + stop, in-process", "BM_StartStop/inproc/bare",
          "BM_StartStop/inproc/fake")
 time_row("fixture: start, connect, 1 RPC, teardown (WorkflowsTest)",
          "BM_Fixture/inproc/bare", "BM_Fixture/inproc/fake")
+thousand_ms = float(sys.argv[2]) if sys.argv[2] else None
+row("1,000 fixture-based gtest cases in one binary (s)", None,
+    thousand_ms / 1000.0 if thousand_ms is not None else None, None, 2)
 b = get("BM_IdleServerRss/inproc/bare", "rss_kib_per_server")
 f = get("BM_IdleServerRss/inproc/fake", "rss_kib_per_server")
 row("idle server RSS, in-process, of 100 servers (KiB/server)", b, f,

@@ -25,22 +25,30 @@ constexpr char kUsage[] =
     "  watch-job ID                print every state until the stream ends\n"
     "  cancel-job ID\n";
 
-void Print(const google::protobuf::Message& message, bool json,
-           std::ostream& out) {
+// Writes one response: protobuf text ending in a "---" line (so a stream's
+// messages stay apart), or one line of JSON. JSON can fail (e.g. a Timestamp
+// out of range): the caller reports it; nothing is printed in its place.
+absl::Status Print(const google::protobuf::Message& message, bool json,
+                   std::ostream& out) {
   std::string text;
   if (json) {
     google::protobuf::util::JsonPrintOptions options;
     options.add_whitespace = false;
     options.preserve_proto_field_names = true;
-    if (!google::protobuf::util::MessageToJsonString(message, &text, options)
-             .ok()) {
-      text = "{}";
+    // protobuf's own util::Status (not absl::Status in Debian's 3.21).
+    const auto status =
+        google::protobuf::util::MessageToJsonString(message, &text, options);
+    if (!status.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot print the ", message.GetDescriptor()->name(),
+                       " as JSON: ", status.ToString()));
     }
     out << text << "\n";
   } else {
     google::protobuf::TextFormat::PrintToString(message, &text);
-    out << text << (json ? "" : "---\n");
+    out << text << "---\n";
   }
+  return absl::OkStatus();
 }
 
 int Fail(const absl::Status& status, absl::string_view what,
@@ -49,6 +57,13 @@ int Fail(const absl::Status& status, absl::string_view what,
       << " failed: " << absl::StatusCodeToString(status.code()) << ": "
       << status.message() << "\n";
   return kExitFailure;
+}
+
+int PrintResponse(const google::protobuf::Message& message, bool json,
+                  std::ostream& out, std::ostream& err) {
+  absl::Status printed = Print(message, json, out);
+  if (!printed.ok()) return Fail(printed, "printing the response", err);
+  return kExitOk;
 }
 
 template <typename Request>
@@ -173,8 +188,13 @@ int RunCliWithClient(Client& client, const CliConfig& config,
           << ")\n";
       return kExitFailure;
     }
-    out << "status: " << name << "\n";
-    return kExitOk;
+    if (!config.json) {
+      out << "status: " << name << "\n";  // one line, like grpc_health_probe
+      return kExitOk;
+    }
+    health::HealthCheckResponse response;
+    response.set_status(*status);
+    return PrintResponse(response, /*json=*/true, out, err);
   }
   if (command == "get-workflow") {
     if (!want_args(1)) return kExitUsage;
@@ -182,20 +202,21 @@ int RunCliWithClient(Client& client, const CliConfig& config,
     request.set_id(args[1]);
     CallResult<wf::Workflow> result = client.GetWorkflow(request, call);
     if (!result.ok()) return Fail(result.status(), "GetWorkflow", err);
-    Print(*result, config.json, out);
-    return kExitOk;
+    return PrintResponse(*result, config.json, out, err);
   }
   if (command == "search-workflows") {
     if (!want_args(0)) return kExitUsage;
     wf::SearchWorkflowsRequest request;
     if (!ParseRequest(config.request, &request, err)) return kExitUsage;
+    absl::Status printed;
     absl::Status status = client.SearchWorkflows(
         request,
         [&](const wf::Workflow& workflow) {
-          Print(workflow, config.json, out);
-          return true;
+          printed = Print(workflow, config.json, out);
+          return printed.ok();  // stop the stream on a print failure
         },
         call);
+    if (!printed.ok()) return Fail(printed, "printing SearchWorkflows", err);
     if (!status.ok()) return Fail(status, "SearchWorkflows", err);
     return kExitOk;
   }
@@ -210,8 +231,7 @@ int RunCliWithClient(Client& client, const CliConfig& config,
     call.num_retries = config.num_retries;
     CallResult<wf::Job> result = client.CreateJob(request, call);
     if (!result.ok()) return Fail(result.status(), "CreateJob", err);
-    Print(*result, config.json, out);
-    return kExitOk;
+    return PrintResponse(*result, config.json, out, err);
   }
   if (command == "get-job" || command == "cancel-job" ||
       command == "watch-job") {
@@ -221,24 +241,26 @@ int RunCliWithClient(Client& client, const CliConfig& config,
       request.set_id(args[1]);
       CallResult<wf::Job> result = client.GetJob(request, call);
       if (!result.ok()) return Fail(result.status(), "GetJob", err);
-      Print(*result, config.json, out);
+      return PrintResponse(*result, config.json, out, err);
     } else if (command == "cancel-job") {
       wf::CancelJobRequest request;
       request.set_id(args[1]);
       CallResult<wf::CancelJobResponse> result =
           client.CancelJob(request, call);
       if (!result.ok()) return Fail(result.status(), "CancelJob", err);
-      Print(*result, config.json, out);
+      return PrintResponse(*result, config.json, out, err);
     } else {
       wf::WatchJobRequest request;
       request.set_id(args[1]);
+      absl::Status printed;
       absl::Status status = client.WatchJob(
           request,
           [&](const wf::Job::State& state) {
-            Print(state, config.json, out);
-            return true;
+            printed = Print(state, config.json, out);
+            return printed.ok();  // stop the stream on a print failure
           },
           call);
+      if (!printed.ok()) return Fail(printed, "printing WatchJob", err);
       if (!status.ok()) return Fail(status, "WatchJob", err);
     }
     return kExitOk;

@@ -103,6 +103,41 @@ TEST_F(CliTest, GetJobAsTextAndJson) {
   EXPECT_EQ(sent.id(), "abc");
 }
 
+TEST_F(CliTest, HealthAsJson) {
+  EnqueueHealth(health::HealthCheckResponse::SERVING);
+  CliConfig json;
+  json.json = true;
+  EXPECT_EQ(Run({"health"}, json), kExitOk);
+  EXPECT_EQ(out_.str(), "{\"status\":\"SERVING\"}\n");
+}
+
+TEST_F(CliTest, TextResponsesEndWithASeparatorLine) {
+  wf::Job job;
+  job.set_id("abc");
+  Reply reply;
+  reply.messages = {Msg(job)};
+  server_.Enqueue("GetJob", reply);
+  EXPECT_EQ(Run({"get-job", "abc"}), kExitOk);
+  EXPECT_EQ(out_.str(), "id: \"abc\"\n---\n");
+}
+
+// A response JSON cannot represent is an error that says so; the CLI never
+// prints "{}" or anything else in its place.
+TEST_F(CliTest, AResponseJsonCannotPrintIsAnError) {
+  wf::Job job;
+  job.set_id("abc");
+  job.mutable_expires_timestamp()->set_seconds(int64_t{1} << 40);  // > 9999 AD
+  Reply reply;
+  reply.messages = {Msg(job)};
+  server_.Enqueue("GetJob", reply);
+  CliConfig json;
+  json.json = true;
+  EXPECT_EQ(Run({"get-job", "abc"}, json), kExitFailure);
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_THAT(err_.str(), HasSubstr("printing the response failed"));
+  EXPECT_THAT(err_.str(), HasSubstr("cannot print the Job as JSON"));
+}
+
 TEST_F(CliTest, ErrorsNameTheRpcAndExitNonZero) {
   server_.Enqueue("GetWorkflow",
                   {grpc::Status(grpc::StatusCode::NOT_FOUND, "gone")});
