@@ -107,6 +107,17 @@ grpc::Status ControlService::LoadScenario(grpc::ServerContext* context,
   absl::StatusOr<Scenario> scenario =
       ParseScenarioText(request->scenario_text(), source);
   if (!scenario.ok()) return ToGrpc(scenario.status());
+  if (!request->session().empty()) {
+    // All or nothing, and refuses the server-wide fields naming them.
+    absl::Status loaded = server->script().LoadSession(
+        request->session(), *scenario, request->merge());
+    if (!loaded.ok()) {
+      return grpc::Status(static_cast<grpc::StatusCode>(loaded.code()),
+                          absl::StrCat(source, ": ", loaded.message()));
+    }
+    response->set_rules_loaded(scenario->rules_size());
+    return grpc::Status::OK;
+  }
   if (!request->merge()) {
     absl::Status loaded = server->LoadScenario(*scenario);
     if (!loaded.ok()) return ToGrpc(loaded);
@@ -143,11 +154,15 @@ grpc::Status ControlService::LoadScenario(grpc::ServerContext* context,
 }
 
 grpc::Status ControlService::Reset(grpc::ServerContext* context,
-                                   const ResetRequest* /*request*/,
+                                   const ResetRequest* request,
                                    ResetResponse* /*response*/) {
   grpc::Status refused;
   FakeWorkflowsServer* server = Admit(context, &refused);
   if (server == nullptr) return refused;
+  if (!request->session().empty()) {
+    server->ResetSession(request->session());
+    return grpc::Status::OK;
+  }
   server->Reset();
   return grpc::Status::OK;
 }
@@ -181,7 +196,9 @@ grpc::Status ControlService::GetJournal(grpc::ServerContext* context,
     absl::StatusOr<const MethodInfo*> method = FindMethod(request->method());
     if (!method.ok()) return ToGrpc(method.status());
   }
-  JournalDump dump = server->journal().Dump();
+  Journal::DumpOptions options;
+  if (!request->session().empty()) options.session = request->session();
+  JournalDump dump = server->journal().Dump(options);
   JournalDump* out = response->mutable_journal();
   out->set_dropped_calls(dump.dropped_calls());
   for (RecordedCall& call : *dump.mutable_calls()) {
@@ -193,12 +210,16 @@ grpc::Status ControlService::GetJournal(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ControlService::ClearJournal(
-    grpc::ServerContext* context, const ClearJournalRequest* /*request*/,
-    ClearJournalResponse* /*response*/) {
+grpc::Status ControlService::ClearJournal(grpc::ServerContext* context,
+                                          const ClearJournalRequest* request,
+                                          ClearJournalResponse* /*response*/) {
   grpc::Status refused;
   FakeWorkflowsServer* server = Admit(context, &refused);
   if (server == nullptr) return refused;
+  if (!request->session().empty()) {
+    server->journal().ClearSession(request->session());
+    return grpc::Status::OK;
+  }
   server->journal().Clear();
   return grpc::Status::OK;
 }
@@ -226,10 +247,20 @@ grpc::Status ControlService::WaitForCalls(grpc::ServerContext* context,
     const absl::Duration left = end - absl::Now();
     const absl::Duration slice =
         std::max(absl::ZeroDuration(), std::min(left, kWaitSlice));
-    absl::Status waited =
-        request->in_flight()
-            ? server->journal().WaitForInFlight(name, request->count(), slice)
-            : server->journal().WaitForCalls(name, request->count(), slice);
+    const Journal& journal = server->journal();
+    const std::string& session = request->session();
+    absl::Status waited;
+    if (session.empty()) {
+      waited = request->in_flight()
+                   ? journal.WaitForInFlight(name, request->count(), slice)
+                   : journal.WaitForCalls(name, request->count(), slice);
+    } else {
+      waited = request->in_flight()
+                   ? journal.WaitForSessionInFlight(session, name,
+                                                    request->count(), slice)
+                   : journal.WaitForSessionCalls(session, name,
+                                                 request->count(), slice);
+    }
     if (waited.ok()) return grpc::Status::OK;
     if (context->IsCancelled() || server->is_shut_down()) {
       return grpc::Status(grpc::StatusCode::CANCELLED,

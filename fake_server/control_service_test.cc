@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -11,6 +13,7 @@
 #include "client/clock.h"
 #include "fake_server/control.grpc.pb.h"
 #include "fake_server/fake_workflows_server.h"
+#include "fake_server/session.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -27,6 +30,7 @@ using ::descarteslabs::workflows::JobAPI;
 using ::grpc::health::v1::Health;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr char kFlakyGetJob[] = R"pb(
@@ -87,6 +91,91 @@ class ControlServiceTest : public ::testing::Test {
     request.set_id(id);
     Job ignored;
     return jobs_->GetJob(&context, request, job != nullptr ? job : &ignored);
+  }
+
+  // Session helpers: each is the control RPC a parallel CI job would make,
+  // scoped to `session` ("" = the whole server).
+  grpc::Status LoadIn(const std::string& session, const std::string& text,
+                      bool merge = false) {
+    grpc::ClientContext context;
+    LoadScenarioRequest request;
+    request.set_scenario_text(text);
+    request.set_source_name("session.textproto");
+    request.set_merge(merge);
+    request.set_session(session);
+    LoadScenarioResponse response;
+    return stub_->LoadScenario(&context, request, &response);
+  }
+
+  // GetJob tagged with `session` (untagged when "").
+  grpc::Status GetJobIn(const std::string& session, const std::string& id) {
+    grpc::ClientContext context;
+    if (!session.empty()) {
+      context.AddMetadata(std::string(kSessionMetadataKey), session);
+    }
+    GetJobRequest request;
+    request.set_id(id);
+    Job job;
+    return jobs_->GetJob(&context, request, &job);
+  }
+
+  grpc::Status CreateJobIn(const std::string& session) {
+    grpc::ClientContext context;
+    if (!session.empty()) {
+      context.AddMetadata(std::string(kSessionMetadataKey), session);
+    }
+    CreateJobRequest request;
+    request.set_serialized_graft(R"({"returns": 1})");
+    Job job;
+    return jobs_->CreateJob(&context, request, &job);
+  }
+
+  // The journal's calls of `session`, as "<session>:<status code>".
+  std::vector<std::string> JournalOf(const std::string& session) {
+    grpc::ClientContext context;
+    GetJournalRequest request;
+    request.set_session(session);
+    GetJournalResponse response;
+    grpc::Status status = stub_->GetJournal(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::vector<std::string> calls;
+    for (const RecordedCall& call : response.journal().calls()) {
+      calls.push_back(absl::StrCat(call.session(), ":", call.status_code()));
+    }
+    return calls;
+  }
+
+  grpc::Status WaitIn(const std::string& session, const std::string& method,
+                      uint32_t count, absl::Duration timeout,
+                      bool in_flight = false) {
+    grpc::ClientContext context;
+    WaitForCallsRequest request;
+    request.set_session(session);
+    request.set_method(method);
+    request.set_count(count);
+    request.set_in_flight(in_flight);
+    const int64_t nanos = absl::ToInt64Nanoseconds(timeout);
+    request.mutable_timeout()->set_seconds(nanos / 1000000000);
+    request.mutable_timeout()->set_nanos(
+        static_cast<int32_t>(nanos % 1000000000));
+    WaitForCallsResponse response;
+    return stub_->WaitForCalls(&context, request, &response);
+  }
+
+  grpc::Status ClearIn(const std::string& session) {
+    grpc::ClientContext context;
+    ClearJournalRequest request;
+    request.set_session(session);
+    ClearJournalResponse response;
+    return stub_->ClearJournal(&context, request, &response);
+  }
+
+  grpc::Status ResetIn(const std::string& session) {
+    grpc::ClientContext context;
+    ResetRequest request;
+    request.set_session(session);
+    ResetResponse response;
+    return stub_->Reset(&context, request, &response);
   }
 
   std::unique_ptr<FakeWorkflowsServer> fake_;
@@ -369,6 +458,268 @@ TEST_F(ControlServiceTest, ResetDropsRulesAndJournal) {
   ASSERT_TRUE(stub_->Reset(&context, ResetRequest(), &response).ok());
   EXPECT_EQ(GetJob("x").error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(fake_->journal().Calls().size(), 1u);
+}
+
+// --- Sessions: one fake, many parallel tests (x-fake-session). ---
+
+// Session "a" scripts an outage of GetJob, session "b" a NOT_FOUND reply;
+// the global rules fail GetJob with ABORTED and CreateJob with
+// RESOURCE_EXHAUSTED.
+constexpr char kGlobalRules[] = R"pb(
+  rules {
+    name: "global-get"
+    method: "GetJob"
+    behavior { fail { code: "ABORTED" message: "global" } }
+  }
+  rules {
+    name: "global-create"
+    method: "CreateJob"
+    behavior { fail { code: "RESOURCE_EXHAUSTED" message: "global" } }
+  }
+)pb";
+constexpr char kSessionAOutage[] = R"pb(
+  rules {
+    name: "a-outage"
+    method: "GetJob"
+    behavior { fail { code: "UNAVAILABLE" message: "a: outage" } }
+  }
+)pb";
+constexpr char kSessionBMissing[] = R"pb(
+  rules {
+    name: "b-missing"
+    method: "GetJob"
+    behavior { fail { code: "NOT_FOUND" message: "b: no such job" } }
+  }
+)pb";
+
+TEST_F(ControlServiceTest, SessionRulesDecideOnlyTheirSessionsCallsFirst) {
+  ASSERT_TRUE(Load(kGlobalRules).ok());
+  ASSERT_TRUE(LoadIn("a", kSessionAOutage).ok());
+  ASSERT_TRUE(LoadIn("b", kSessionBMissing).ok());
+
+  const grpc::Status a = GetJobIn("a", "j");
+  EXPECT_EQ(a.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(a.error_message(), "a: outage");
+  const grpc::Status b = GetJobIn("b", "j");
+  EXPECT_EQ(b.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(b.error_message(), "b: no such job");
+  // Untagged calls and sessions without rules see only the global rules.
+  EXPECT_EQ(GetJobIn("", "j").error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(GetJobIn("c", "j").error_code(), grpc::StatusCode::ABORTED);
+  // A tagged call no session rule matches falls through to the global rules.
+  EXPECT_EQ(CreateJobIn("a").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  // The journal records each call's session and deciding rule.
+  std::vector<std::string> rules;
+  for (const RecordedCall& call : fake_->journal().Calls()) {
+    rules.push_back(absl::StrCat(call.session(), "=", call.rule()));
+  }
+  EXPECT_THAT(rules, ElementsAre("a=a-outage", "b=b-missing", "=global-get",
+                                 "c=global-get", "a=global-create"));
+}
+
+TEST_F(ControlServiceTest, SessionLoadReplacesOrMergesOnlyThatSession) {
+  ASSERT_TRUE(LoadIn("a", kSessionAOutage).ok());
+  ASSERT_TRUE(LoadIn("b", kSessionBMissing).ok());
+  // merge: CreateJob fails too, GetJob still has the outage.
+  ASSERT_TRUE(LoadIn("a", R"pb(rules {
+                                 method: "CreateJob"
+                                 behavior { fail { code: "INTERNAL" } }
+                               })pb",
+                     /*merge=*/true)
+                  .ok());
+  EXPECT_EQ(GetJobIn("a", "j").error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(CreateJobIn("a").error_code(), grpc::StatusCode::INTERNAL);
+  // Replace: only the new rule is left in "a"; "b" is untouched.
+  ASSERT_TRUE(LoadIn("a", R"pb(rules {
+                                 method: "GetJob"
+                                 behavior { fail { code: "DATA_LOSS" } }
+                               })pb")
+                  .ok());
+  EXPECT_EQ(GetJobIn("a", "j").error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_TRUE(CreateJobIn("a").ok());
+  EXPECT_EQ(GetJobIn("b", "j").error_message(), "b: no such job");
+  // A global (session-less) load leaves the sessions' rules in place.
+  ASSERT_TRUE(Load(kGlobalRules).ok());
+  EXPECT_EQ(GetJobIn("a", "j").error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_EQ(GetJobIn("", "j").error_code(), grpc::StatusCode::ABORTED);
+}
+
+TEST_F(ControlServiceTest, SessionJournalQueriesSeeAndClearOnlyThatSession) {
+  GetJobIn("a", "j1").ok();
+  GetJobIn("b", "j2").ok();
+  GetJobIn("a", "j3").ok();
+  GetJobIn("", "j4").ok();
+
+  EXPECT_THAT(JournalOf("a"), ElementsAre("a:NOT_FOUND", "a:NOT_FOUND"));
+  EXPECT_THAT(JournalOf("b"), ElementsAre("b:NOT_FOUND"));
+  EXPECT_THAT(JournalOf(""), ElementsAre("a:NOT_FOUND", "b:NOT_FOUND",
+                                         "a:NOT_FOUND", ":NOT_FOUND"));
+
+  EXPECT_TRUE(WaitIn("a", "GetJob", 2, absl::Seconds(10)).ok());
+  const grpc::Status b_short = WaitIn("b", "GetJob", 2, absl::Milliseconds(50));
+  EXPECT_EQ(b_short.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(b_short.error_message(), HasSubstr("in session \"b\""));
+  EXPECT_THAT(b_short.error_message(), HasSubstr("saw 1"));
+  // Without a session, every session's calls count.
+  EXPECT_TRUE(WaitIn("", "GetJob", 4, absl::Seconds(10)).ok());
+
+  ASSERT_TRUE(ClearIn("a").ok());
+  EXPECT_THAT(JournalOf("a"), ElementsAre());
+  EXPECT_THAT(JournalOf(""), ElementsAre("b:NOT_FOUND", ":NOT_FOUND"));
+  EXPECT_EQ(WaitIn("a", "GetJob", 1, absl::Milliseconds(50)).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_TRUE(WaitIn("b", "GetJob", 1, absl::Seconds(10)).ok());
+  EXPECT_TRUE(WaitIn("", "GetJob", 2, absl::Seconds(10)).ok());
+
+  ASSERT_TRUE(ClearIn("").ok());
+  EXPECT_THAT(JournalOf(""), ElementsAre());
+}
+
+TEST_F(ControlServiceTest, WaitForCallsInFlightCountsOnlyThatSession) {
+  ASSERT_TRUE(LoadIn("a", R"pb(rules {
+                                 method: "GetJob"
+                                 behavior { hang: true }
+                               })pb")
+                  .ok());
+  grpc::ClientContext hung_context;
+  hung_context.AddMetadata(std::string(kSessionMetadataKey), "a");
+  GetJobRequest hung_request;
+  hung_request.set_id("x");
+  Job hung_job;
+  absl::Notification hung_done;
+  jobs_->async()->GetJob(&hung_context, &hung_request, &hung_job,
+                         [&](grpc::Status) { hung_done.Notify(); });
+  EXPECT_TRUE(WaitIn("a", "GetJob", 1, absl::Seconds(10), true).ok());
+  EXPECT_EQ(WaitIn("b", "GetJob", 1, absl::Milliseconds(50), true).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  // Only session "a" hangs; "b" is answered by the backend.
+  EXPECT_EQ(GetJobIn("b", "x").error_code(), grpc::StatusCode::NOT_FOUND);
+  hung_context.TryCancel();
+  hung_done.WaitForNotification();
+}
+
+TEST_F(ControlServiceTest, ResetWithASessionKeepsOtherSessionsAndGlobalRules) {
+  ASSERT_TRUE(Load(kGlobalRules).ok());
+  ASSERT_TRUE(LoadIn("a", kSessionAOutage).ok());
+  ASSERT_TRUE(LoadIn("b", kSessionBMissing).ok());
+  GetJobIn("a", "j").ok();
+  GetJobIn("b", "j").ok();
+  GetJobIn("", "j").ok();
+
+  ASSERT_TRUE(ResetIn("a").ok());
+  EXPECT_THAT(JournalOf("a"), ElementsAre());
+  EXPECT_THAT(JournalOf(""), ElementsAre("b:NOT_FOUND", ":ABORTED"));
+  // "a" falls back to the global rules; "b" and untagged calls are as before.
+  EXPECT_EQ(GetJobIn("a", "j").error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(GetJobIn("b", "j").error_message(), "b: no such job");
+  EXPECT_EQ(GetJobIn("", "j").error_code(), grpc::StatusCode::ABORTED);
+
+  // Without a session, Reset drops everything, every session included.
+  ASSERT_TRUE(ResetIn("").ok());
+  EXPECT_EQ(GetJobIn("b", "j").error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(GetJobIn("b", "j").error_message().find("b:"), std::string::npos);
+  EXPECT_EQ(GetJobIn("", "j").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ControlServiceTest, SessionLoadRefusesServerWideFieldsChangingNothing) {
+  ASSERT_TRUE(LoadIn("a", kSessionAOutage).ok());
+  const struct {
+    const char* field;
+    const char* text;
+  } kServerWide[] = {
+      {"auth", R"pb(auth { require_bearer_token: true })pb"},
+      {"health", R"pb(health { service: "" status: "NOT_SERVING" })pb"},
+      {"seed", R"pb(seed { jobs { id: "seeded" } })pb"},
+      {"job_progression",
+       R"pb(job_progression { stage_duration { seconds: 5 } })pb"},
+      {"random_seed", R"pb(random_seed: 7)pb"},
+  };
+  for (const auto& server_wide : kServerWide) {
+    SCOPED_TRACE(server_wide.field);
+    for (bool merge : {false, true}) {
+      // With a rule that would replace "a"'s outage if the load went through.
+      const grpc::Status refused =
+          LoadIn("a", absl::StrCat(server_wide.text, R"pb(
+                   rules {
+                     method: "GetJob"
+                     behavior { fail { code: "INTERNAL" } }
+                   })pb"),
+                 merge);
+      EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+      EXPECT_THAT(
+          refused.error_message(),
+          HasSubstr(absl::StrCat(server_wide.field, " is server-wide")));
+      EXPECT_THAT(refused.error_message(), HasSubstr("session.textproto"));
+    }
+  }
+  // Nothing changed: "a" keeps its outage, untagged calls need no token, the
+  // server is SERVING, and no job was seeded.
+  EXPECT_EQ(GetJobIn("a", "seeded").error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(GetJobIn("", "seeded").error_code(), grpc::StatusCode::NOT_FOUND);
+  auto health = Health::NewStub(fake_->InProcessChannel());
+  grpc::ClientContext check_context;
+  HealthCheckResponse check;
+  ASSERT_TRUE(health->Check(&check_context, HealthCheckRequest(), &check).ok());
+  EXPECT_EQ(check.status(), HealthCheckResponse::SERVING);
+}
+
+// Two CI jobs against one fake, at once: each loads its own rules, calls,
+// waits for its calls and reads its journal, and sees exactly its own.
+TEST_F(ControlServiceTest, ParallelSessionsEachSeeExactlyTheirOwnCalls) {
+  constexpr int kCalls = 25;
+  struct CiJob {
+    std::string session;
+    std::string code;  // the session's scripted GetJob failure
+    grpc::StatusCode expected;
+    std::vector<grpc::StatusCode> seen;
+    std::vector<std::string> journal;
+    grpc::Status loaded, waited;
+  };
+  CiJob jobs[] = {
+      {"job-1", "UNAVAILABLE", grpc::StatusCode::UNAVAILABLE},
+      {"job-2", "FAILED_PRECONDITION", grpc::StatusCode::FAILED_PRECONDITION},
+  };
+  std::vector<std::thread> threads;
+  for (CiJob& job : jobs) {
+    threads.emplace_back([this, &job] {
+      job.loaded = LoadIn(job.session,
+                          absl::StrCat("rules { method: \"GetJob\" behavior { "
+                                       "fail { code: \"",
+                                       job.code, "\" } } }"));
+      if (!job.loaded.ok()) return;
+      for (int i = 0; i < kCalls; ++i) {
+        job.seen.push_back(GetJobIn(job.session, "j").error_code());
+      }
+      job.waited = WaitIn(job.session, "GetJob", kCalls, absl::Seconds(30));
+      job.journal = JournalOf(job.session);
+      ASSERT_TRUE(ClearIn(job.session).ok());
+      ASSERT_TRUE(ResetIn(job.session).ok());
+    });
+  }
+  // Untagged traffic meanwhile sees neither job's rules.
+  std::vector<grpc::StatusCode> untagged;
+  for (int i = 0; i < kCalls; ++i) {
+    untagged.push_back(GetJobIn("", "j").error_code());
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  for (const CiJob& job : jobs) {
+    SCOPED_TRACE(job.session);
+    ASSERT_TRUE(job.loaded.ok()) << job.loaded.error_message();
+    EXPECT_TRUE(job.waited.ok()) << job.waited.error_message();
+    EXPECT_EQ(job.seen, std::vector<grpc::StatusCode>(kCalls, job.expected));
+    EXPECT_EQ(job.journal,
+              std::vector<std::string>(
+                  kCalls, absl::StrCat(job.session, ":", job.code)));
+  }
+  EXPECT_EQ(untagged,
+            std::vector<grpc::StatusCode>(kCalls, grpc::StatusCode::NOT_FOUND));
+  // Each job cleaned up after itself: only the untagged calls are left.
+  EXPECT_THAT(JournalOf(""), ::testing::Each(::testing::StrEq(":NOT_FOUND")));
+  EXPECT_EQ(JournalOf("").size(), static_cast<size_t>(kCalls));
 }
 
 TEST_F(ControlServiceTest, DetachedServiceIsUnavailable) {

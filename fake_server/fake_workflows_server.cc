@@ -349,6 +349,11 @@ void FakeWorkflowsServer::Reset() {
   health_->Reset();
 }
 
+void FakeWorkflowsServer::ResetSession(absl::string_view session) {
+  script_.ClearSession(session);
+  journal_.ClearSession(session);
+}
+
 void FakeWorkflowsServer::SetHealth(absl::string_view service,
                                     HealthCheckResponse::ServingStatus status) {
   health_->SetStatus(service, status);

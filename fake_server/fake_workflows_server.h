@@ -27,6 +27,7 @@
 #include "fake_server/script.h"
 #include "fake_server/server_call_context.h"
 #include "fake_server/service_adapters.h"
+#include "fake_server/session.h"
 
 namespace workflows {
 namespace fake {
@@ -161,9 +162,14 @@ class FakeWorkflowsServer {
   // with a custom backend).
   absl::Status LoadScenario(const Scenario& scenario);
 
-  // Back to the state after Start(): no rules or auth policy, empty journal,
-  // initial health, empty in-memory backend.
+  // Back to the state after Start(): no rules (global or session) or auth
+  // policy, empty journal, initial health, empty in-memory backend.
   void Reset();
+
+  // Ends one session (see kSessionMetadataKey): drops its rules and its
+  // calls from the journal. Other sessions, the global rules and all
+  // server-wide state stay.
+  void ResetSession(absl::string_view session);
 
   // Sets the grpc.health.v1 status of `service` ("" is the whole server).
   void SetHealth(absl::string_view service,

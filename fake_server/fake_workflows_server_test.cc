@@ -19,6 +19,7 @@
 #include "fake_server/journal.h"
 #include "fake_server/methods.h"
 #include "fake_server/script.h"
+#include "fake_server/session.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -940,6 +941,46 @@ TEST_P(FakeWorkflowsServerTest, JournalWaitsAndDumpsTextProto) {
   JournalDump dump;
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &dump));
   EXPECT_THAT(dump.calls(), SizeIs(1));
+}
+
+// Sessions in process: Script::LoadSession scopes rules to calls tagged with
+// kSessionMetadataKey, the journal records each call's session, and
+// ResetSession ends one session only; over every transport.
+TEST_P(FakeWorkflowsServerTest, SessionsScopeRulesAndJournalPerTag) {
+  Scenario outage;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(rules {
+             name: "outage"
+             method: "GetWmtsUrlTemplate"
+             behavior { fail { code: "UNAVAILABLE" } }
+           })pb",
+      &outage));
+  ASSERT_TRUE(server_->script().LoadSession("ci-1", outage).ok());
+  ASSERT_TRUE(server_->script().LoadSession("ci-2", outage).ok());
+  auto get_wmts_in = [&](const std::string& session) {
+    grpc::ClientContext context;
+    context.set_deadline(In(absl::Seconds(10)));
+    context.AddMetadata(std::string(kSessionMetadataKey), session);
+    dw::WmtsUrlTemplateResponse response;
+    return workflows_->GetWmtsUrlTemplate(&context, dw::Empty(), &response)
+        .error_code();
+  };
+  EXPECT_EQ(get_wmts_in("ci-1"), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(get_wmts_in("ci-2"), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(get_wmts_in("ci-3"), grpc::StatusCode::OK);
+  EXPECT_TRUE(GetWmts().ok());
+
+  Journal& journal = server_->journal();
+  ASSERT_THAT(journal.SessionCalls("ci-1", "GetWmtsUrlTemplate"), SizeIs(1));
+  EXPECT_EQ(journal.SessionCalls("ci-1")[0].rule(), "outage");
+  EXPECT_EQ(journal.SessionCalls("")[0].rule(), "");
+  EXPECT_EQ(journal.CountSessionCalls("ci-3", "GetWmtsUrlTemplate"), 1);
+
+  server_->ResetSession("ci-1");
+  EXPECT_THAT(journal.SessionCalls("ci-1"), IsEmpty());
+  EXPECT_THAT(journal.Calls(), SizeIs(3));
+  EXPECT_EQ(get_wmts_in("ci-1"), grpc::StatusCode::OK);
+  EXPECT_EQ(get_wmts_in("ci-2"), grpc::StatusCode::UNAVAILABLE);
 }
 
 TEST_P(FakeWorkflowsServerTest, ResetForgetsScriptJournalAndData) {

@@ -118,8 +118,10 @@ void Journal::ActiveCall::SetRule(absl::string_view rule) {
 }
 
 Journal::ActiveCall Journal::Begin(absl::string_view method,
-                                   absl::Time start_time) {
+                                   absl::Time start_time,
+                                   absl::string_view session) {
   ActiveCall call;
+  call.entry_.session.assign(session.data(), session.size());
   absl::MutexLock lock(&mu_);
   call.recording_ = enabled_;
   call.entry_.sequence = next_sequence_++;
@@ -127,7 +129,8 @@ Journal::ActiveCall Journal::Begin(absl::string_view method,
   if (name == names_.end()) name = names_.emplace(method).first;
   call.entry_.method = &*name;
   call.entry_.start_time = start_time;
-  in_flight_.emplace_hint(in_flight_.end(), call.entry_.sequence, &*name);
+  in_flight_.emplace_hint(in_flight_.end(), call.entry_.sequence,
+                          InFlightEntry{&*name, call.entry_.session});
   changed_.SignalAll();
   return call;
 }
@@ -143,9 +146,14 @@ void Journal::End(ActiveCall& call, const grpc::Status& status) {
   absl::MutexLock lock(&mu_);
   auto it = in_flight_.find(call.entry_.sequence);
   if (it != in_flight_.end()) {
-    auto count = ended_counts_.find(*it->second);
-    if (count == ended_counts_.end()) {
-      ended_counts_.emplace(*it->second, 1);
+    auto session = ended_counts_.find(call.entry_.session);
+    if (session == ended_counts_.end()) {
+      session = ended_counts_.try_emplace(call.entry_.session).first;
+    }
+    const std::string& method = *it->second.method;
+    auto count = session->second.find(method);
+    if (count == session->second.end()) {
+      session->second.emplace(method, 1);
     } else {
       ++count->second;
     }
@@ -166,6 +174,7 @@ RecordedCall Journal::ToRecordedCall(const Entry& entry) {
   RecordedCall call;
   call.set_sequence(entry.sequence);
   if (entry.method != nullptr) call.set_method(*entry.method);
+  call.set_session(entry.session);
   *call.mutable_start_time() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
           absl::ToUnixNanos(entry.start_time));
@@ -223,10 +232,28 @@ std::vector<RecordedCall> Journal::Calls() const {
 
 std::vector<RecordedCall> Journal::Calls(absl::string_view method) const {
   DieOnUnknownMethod(method, "Calls");
+  return CallsIn(std::nullopt, method);
+}
+
+std::vector<RecordedCall> Journal::SessionCalls(
+    absl::string_view session) const {
+  return CallsIn(session, "");
+}
+
+std::vector<RecordedCall> Journal::SessionCalls(
+    absl::string_view session, absl::string_view method) const {
+  DieOnUnknownMethod(method, "SessionCalls");
+  return CallsIn(session, method);
+}
+
+// `method` "" = every method.
+std::vector<RecordedCall> Journal::CallsIn(const SessionFilter& session,
+                                           absl::string_view method) const {
   std::vector<RecordedCall> result;
   absl::MutexLock lock(&mu_);
   for (const Entry& entry : calls_) {
-    if (MethodMatches(*entry.method, method)) {
+    if ((!session.has_value() || entry.session == *session) &&
+        (method.empty() || MethodMatches(*entry.method, method))) {
       result.push_back(ToRecordedCall(entry));
     }
   }
@@ -239,8 +266,8 @@ absl::Status Journal::WaitUntilIdle(absl::Duration timeout) const {
   while (!in_flight_.empty()) {
     if (changed_.WaitWithDeadline(&mu_, deadline) && !in_flight_.empty()) {
       std::vector<std::string> calls;
-      for (const auto& [sequence, method] : in_flight_) {
-        calls.push_back(absl::StrCat(*method, " (#", sequence, ")"));
+      for (const auto& [sequence, running] : in_flight_) {
+        calls.push_back(absl::StrCat(*running.method, " (#", sequence, ")"));
       }
       return absl::DeadlineExceededError(absl::StrCat(
           "after ", absl::FormatDuration(timeout), ", ", in_flight_.size(),
@@ -254,16 +281,20 @@ std::vector<Journal::InFlightCall> Journal::InFlight() const {
   std::vector<InFlightCall> result;
   absl::MutexLock lock(&mu_);
   result.reserve(in_flight_.size());
-  for (const auto& [sequence, method] : in_flight_) {
-    result.push_back(InFlightCall{sequence, *method});
+  for (const auto& [sequence, running] : in_flight_) {
+    result.push_back(InFlightCall{sequence, *running.method, running.session});
   }
   return result;
 }
 
-int64_t Journal::CountLocked(absl::string_view method) const {
+int64_t Journal::CountLocked(const SessionFilter& session,
+                             absl::string_view method) const {
   int64_t n = 0;
-  for (const auto& [full, count] : ended_counts_) {
-    if (MethodMatches(full, method)) n += count;
+  for (const auto& [name, counts] : ended_counts_) {
+    if (session.has_value() && name != *session) continue;
+    for (const auto& [full, count] : counts) {
+      if (MethodMatches(full, method)) n += count;
+    }
   }
   return n;
 }
@@ -271,63 +302,109 @@ int64_t Journal::CountLocked(absl::string_view method) const {
 int64_t Journal::CountCalls(absl::string_view method) const {
   DieOnUnknownMethod(method, "CountCalls");
   absl::MutexLock lock(&mu_);
-  return CountLocked(method);
+  return CountLocked(std::nullopt, method);
 }
 
-std::string Journal::DescribeSeenLocked() const {
+int64_t Journal::CountSessionCalls(absl::string_view session,
+                                   absl::string_view method) const {
+  DieOnUnknownMethod(method, "CountSessionCalls");
+  absl::MutexLock lock(&mu_);
+  return CountLocked(session, method);
+}
+
+std::string Journal::DescribeSeenLocked(const SessionFilter& session) const {
+  std::map<std::string, int64_t> ended;
+  for (const auto& [name, counts] : ended_counts_) {
+    if (session.has_value() && name != *session) continue;
+    for (const auto& [full, count] : counts) ended[full] += count;
+  }
   std::vector<std::string> seen;
-  for (const auto& [full, count] : ended_counts_) {
+  for (const auto& [full, count] : ended) {
     seen.push_back(absl::StrCat(full, " x", count));
   }
   std::map<std::string, int> in_flight;
-  for (const auto& entry : in_flight_) ++in_flight[*entry.second];
+  for (const auto& entry : in_flight_) {
+    if (session.has_value() && entry.second.session != *session) continue;
+    ++in_flight[*entry.second.method];
+  }
   std::vector<std::string> running;
   for (const auto& [full, count] : in_flight) {
     running.push_back(absl::StrCat(full, " x", count));
   }
   return absl::StrCat(
+      session.has_value() ? absl::StrCat("in session \"", *session, "\", ")
+                          : "",
       "calls ended: ", seen.empty() ? "none" : absl::StrJoin(seen, ", "),
       "; in flight: ", running.empty() ? "none" : absl::StrJoin(running, ", "));
 }
 
 absl::Status Journal::WaitForCalls(absl::string_view method, int64_t n,
                                    absl::Duration timeout) const {
+  return WaitForEnded(std::nullopt, method, n, timeout);
+}
+
+absl::Status Journal::WaitForSessionCalls(absl::string_view session,
+                                          absl::string_view method, int64_t n,
+                                          absl::Duration timeout) const {
+  return WaitForEnded(session, method, n, timeout);
+}
+
+absl::Status Journal::WaitForEnded(const SessionFilter& session,
+                                   absl::string_view method, int64_t n,
+                                   absl::Duration timeout) const {
   absl::Status valid = ValidateMethodQuery(method);
   if (!valid.ok()) return valid;
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
-  while (CountLocked(method) < n) {
-    if (changed_.WaitWithDeadline(&mu_, deadline) && CountLocked(method) < n) {
+  while (CountLocked(session, method) < n) {
+    if (changed_.WaitWithDeadline(&mu_, deadline) &&
+        CountLocked(session, method) < n) {
       return absl::DeadlineExceededError(absl::StrCat(
           "waited ", absl::FormatDuration(timeout), " for ", n, " call",
           n == 1 ? "" : "s", " to ", method, " to end, saw ",
-          CountLocked(method), "; ", DescribeSeenLocked()));
+          CountLocked(session, method), "; ", DescribeSeenLocked(session)));
     }
   }
   return absl::OkStatus();
 }
 
-int64_t Journal::CountInFlightLocked(absl::string_view method) const {
+int64_t Journal::CountInFlightLocked(const SessionFilter& session,
+                                     absl::string_view method) const {
   int64_t n = 0;
   for (const auto& entry : in_flight_) {
-    if (MethodMatches(*entry.second, method)) ++n;
+    if (session.has_value() && entry.second.session != *session) continue;
+    if (MethodMatches(*entry.second.method, method)) ++n;
   }
   return n;
 }
 
 absl::Status Journal::WaitForInFlight(absl::string_view method, int64_t n,
                                       absl::Duration timeout) const {
+  return WaitForRunning(std::nullopt, method, n, timeout);
+}
+
+absl::Status Journal::WaitForSessionInFlight(absl::string_view session,
+                                             absl::string_view method,
+                                             int64_t n,
+                                             absl::Duration timeout) const {
+  return WaitForRunning(session, method, n, timeout);
+}
+
+absl::Status Journal::WaitForRunning(const SessionFilter& session,
+                                     absl::string_view method, int64_t n,
+                                     absl::Duration timeout) const {
   absl::Status valid = ValidateMethodQuery(method);
   if (!valid.ok()) return valid;
   const absl::Time deadline = absl::Now() + timeout;
   absl::MutexLock lock(&mu_);
-  while (CountInFlightLocked(method) < n) {
+  while (CountInFlightLocked(session, method) < n) {
     if (changed_.WaitWithDeadline(&mu_, deadline) &&
-        CountInFlightLocked(method) < n) {
+        CountInFlightLocked(session, method) < n) {
       return absl::DeadlineExceededError(absl::StrCat(
           "waited ", absl::FormatDuration(timeout), " for ", n, " call",
           n == 1 ? "" : "s", " to ", method, " to be in flight, saw ",
-          CountInFlightLocked(method), "; ", DescribeSeenLocked()));
+          CountInFlightLocked(session, method), "; ",
+          DescribeSeenLocked(session)));
     }
   }
   return absl::OkStatus();
@@ -340,6 +417,19 @@ void Journal::Clear() {
   ended_counts_.clear();
 }
 
+void Journal::ClearSession(absl::string_view session) {
+  // Destroyed after the lock is released, as in End().
+  std::deque<Entry> removed;
+  absl::MutexLock lock(&mu_);
+  std::deque<Entry> kept;
+  for (Entry& entry : calls_) {
+    (entry.session == session ? removed : kept).push_back(std::move(entry));
+  }
+  calls_.swap(kept);
+  auto counts = ended_counts_.find(session);
+  if (counts != ended_counts_.end()) ended_counts_.erase(counts);
+}
+
 uint64_t Journal::dropped_calls() const {
   absl::MutexLock lock(&mu_);
   return dropped_;
@@ -349,8 +439,15 @@ JournalDump Journal::Dump(const DumpOptions& options) const {
   JournalDump dump;
   {
     absl::MutexLock lock(&mu_);
-    dump.mutable_calls()->Reserve(static_cast<int>(calls_.size()));
-    for (const Entry& entry : calls_) *dump.add_calls() = ToRecordedCall(entry);
+    if (!options.session.has_value()) {
+      dump.mutable_calls()->Reserve(static_cast<int>(calls_.size()));
+    }
+    for (const Entry& entry : calls_) {
+      if (options.session.has_value() && entry.session != *options.session) {
+        continue;
+      }
+      *dump.add_calls() = ToRecordedCall(entry);
+    }
     dump.set_dropped_calls(dropped_);
   }
   if (options.deterministic) {

@@ -72,6 +72,8 @@ class Journal {
   struct Entry {
     uint64_t sequence = 0;
     const std::string* method = nullptr;  // interned in names_
+    // "" (no allocation) for untagged calls.
+    std::string session;
     absl::Time start_time;
     // One request per call (no client streaming): inline, no allocation.
     absl::InlinedVector<Payload, 1> requests;
@@ -125,21 +127,26 @@ class Journal {
   struct InFlightCall {
     uint64_t sequence = 0;
     std::string method;
+    std::string session;
   };
 
   struct DumpOptions {
     // Omits what changes from run to run (start times, peers, deadlines,
     // transport-generated metadata such as user-agent), for golden files.
     bool deterministic = false;
+    // Set: only the calls of this session ("" = untagged calls).
+    std::optional<std::string> session;
   };
 
   explicit Journal(JournalOptions options = {});
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  // Server side: records the arrival of a call to `method` (full path) and
-  // its end. `start_time` is the server clock's time.
-  ActiveCall Begin(absl::string_view method, absl::Time start_time);
+  // Server side: records the arrival of a call to `method` (full path) in
+  // `session` (see kSessionMetadataKey) and its end. `start_time` is the
+  // server clock's time.
+  ActiveCall Begin(absl::string_view method, absl::Time start_time,
+                   absl::string_view session = {});
   void End(ActiveCall& call, const grpc::Status& status);
 
   bool enabled() const;
@@ -186,6 +193,31 @@ class Journal {
   // Forgets ended calls, counts and drops; in-flight calls stay in flight.
   void Clear();
 
+  // Sessions (see kSessionMetadataKey in session.h): the queries above,
+  // restricted to the calls of `session` ("" = calls without a session), so
+  // that tests sharing one server see only their own calls. Method names
+  // are checked as above.
+  //
+  //   ASSERT_TRUE(journal.WaitForSessionCalls("job-a", "GetJob", 1,
+  //                                           absl::Seconds(5)).ok());
+  //   EXPECT_THAT(journal.SessionCalls("job-a", "GetJob"), SizeIs(1));
+  //   journal.ClearSession("job-a");  // other sessions keep their calls
+  std::vector<RecordedCall> SessionCalls(absl::string_view session) const;
+  std::vector<RecordedCall> SessionCalls(absl::string_view session,
+                                         absl::string_view method) const;
+  // Not counting dropped calls (the journal does not keep their sessions).
+  int64_t CountSessionCalls(absl::string_view session,
+                            absl::string_view method) const;
+  absl::Status WaitForSessionCalls(absl::string_view session,
+                                   absl::string_view method, int64_t n,
+                                   absl::Duration timeout) const;
+  absl::Status WaitForSessionInFlight(absl::string_view session,
+                                      absl::string_view method, int64_t n,
+                                      absl::Duration timeout) const;
+  // Forgets the ended calls and counts of `session` only; dropped_calls()
+  // stays (it is server-wide).
+  void ClearSession(absl::string_view session);
+
   // Number of ended calls not retained because of `max_calls`.
   uint64_t dropped_calls() const;
 
@@ -200,10 +232,29 @@ class Journal {
                             absl::string_view query);
 
  private:
-  std::string DescribeSeenLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  int64_t CountLocked(absl::string_view method) const
+  // Which sessions a query covers: nullopt = all.
+  using SessionFilter = std::optional<absl::string_view>;
+
+  struct InFlightEntry {
+    const std::string* method = nullptr;  // interned in names_
+    std::string session;
+  };
+
+  std::vector<RecordedCall> CallsIn(const SessionFilter& session,
+                                    absl::string_view method) const;
+  absl::Status WaitForEnded(const SessionFilter& session,
+                            absl::string_view method, int64_t n,
+                            absl::Duration timeout) const;
+  absl::Status WaitForRunning(const SessionFilter& session,
+                              absl::string_view method, int64_t n,
+                              absl::Duration timeout) const;
+  std::string DescribeSeenLocked(const SessionFilter& session) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  int64_t CountInFlightLocked(absl::string_view method) const
+  int64_t CountLocked(const SessionFilter& session,
+                      absl::string_view method) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  int64_t CountInFlightLocked(const SessionFilter& session,
+                              absl::string_view method) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
   static RecordedCall ToRecordedCall(const Entry& entry);
 
@@ -215,13 +266,15 @@ class Journal {
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Entry> calls_ ABSL_GUARDED_BY(mu_);
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
-  // Ended calls per full method name, since the last Clear().
-  std::map<std::string, int64_t, std::less<>> ended_counts_
-      ABSL_GUARDED_BY(mu_);
+  // Ended calls per session, then per full method name, since the last
+  // Clear() (or ClearSession()).
+  std::map<std::string, std::map<std::string, int64_t, std::less<>>,
+           std::less<>>
+      ended_counts_ ABSL_GUARDED_BY(mu_);
   // Method names seen so far, interned so that recording a call allocates no
   // string; never shrinks (there are only so many methods).
   std::set<std::string, std::less<>> names_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, const std::string*> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, InFlightEntry> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
 // "OK", "UNAVAILABLE", ... for a grpc::StatusCode.

@@ -46,6 +46,50 @@ TEST(JournalTest, MethodMatchesBareQualifiedAndFullNames) {
   EXPECT_FALSE(Journal::MethodMatches(kGetJob, ""));
 }
 
+TEST(JournalTest, SessionQueriesSeeAndClearOnlyThatSession) {
+  Journal journal;
+  for (const char* session : {"a", "b", "a", ""}) {
+    Journal::ActiveCall call = journal.Begin(kGetJob, kStart, session);
+    journal.End(call, grpc::Status::OK);
+  }
+  Journal::ActiveCall running = journal.Begin(kCreateJob, kStart, "b");
+
+  EXPECT_THAT(journal.SessionCalls("a"),
+              ElementsAre(Property(&RecordedCall::session, "a"),
+                          Property(&RecordedCall::session, "a")));
+  EXPECT_THAT(journal.SessionCalls("", "GetJob"),
+              ElementsAre(Property(&RecordedCall::sequence, 4)));
+  EXPECT_THAT(journal.Calls(), SizeIs(4));
+  EXPECT_EQ(journal.CountSessionCalls("a", "GetJob"), 2);
+  EXPECT_EQ(journal.CountCalls("GetJob"), 4);
+  EXPECT_TRUE(
+      journal.WaitForSessionCalls("b", "GetJob", 1, absl::ZeroDuration()).ok());
+  const absl::Status short_wait =
+      journal.WaitForSessionCalls("b", "GetJob", 2, absl::ZeroDuration());
+  EXPECT_EQ(short_wait.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(short_wait.message(), HasSubstr("in session \"b\""));
+  EXPECT_TRUE(
+      journal.WaitForSessionInFlight("b", "CreateJob", 1, absl::ZeroDuration())
+          .ok());
+  EXPECT_EQ(
+      journal.WaitForSessionInFlight("a", "CreateJob", 1, absl::ZeroDuration())
+          .code(),
+      absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(journal.InFlight(),
+              ElementsAre(Field(&Journal::InFlightCall::session, "b")));
+  Journal::DumpOptions only_b;
+  only_b.session = "b";
+  EXPECT_EQ(journal.Dump(only_b).calls_size(), 1);
+
+  journal.ClearSession("a");
+  EXPECT_THAT(journal.SessionCalls("a"), IsEmpty());
+  EXPECT_EQ(journal.CountSessionCalls("a", "GetJob"), 0);
+  EXPECT_EQ(journal.CountCalls("GetJob"), 2);
+  EXPECT_THAT(journal.Calls(), SizeIs(2));
+  journal.End(running, grpc::Status::OK);
+  EXPECT_EQ(journal.CountSessionCalls("b", "CreateJob"), 1);
+}
+
 TEST(JournalTest, RecordsWhatTheServerFillsIn) {
   Journal journal;
   Journal::ActiveCall call = journal.Begin(kGetJob, kStart);

@@ -7,11 +7,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "fake_server/behavior_runner.h"
 #include "fake_server/methods.h"
+#include "fake_server/session.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -416,6 +418,10 @@ struct Script::State {
   // Newest first.
   std::vector<std::shared_ptr<CompiledRule>> rules;
   AuthPolicy auth;
+  // Per session (never ""), newest first; no empty vectors. Empty in the
+  // common session-less case, which is all Decide checks then.
+  absl::flat_hash_map<std::string, std::vector<std::shared_ptr<CompiledRule>>>
+      session_rules;
 };
 
 absl::Status ValidateRule(const Rule& rule) { return Compile(rule).status(); }
@@ -450,8 +456,13 @@ absl::Status Script::AddRule(const Rule& rule) {
   return absl::OkStatus();
 }
 
-absl::Status Script::Load(const Scenario& scenario) {
-  auto next = std::make_shared<State>();
+namespace {
+
+// The scenario's rules compiled, newest (last) first.
+absl::StatusOr<std::vector<std::shared_ptr<CompiledRule>>> CompileAll(
+    const Scenario& scenario) {
+  std::vector<std::shared_ptr<CompiledRule>> rules;
+  rules.reserve(scenario.rules_size());
   for (int i = 0; i < scenario.rules_size(); ++i) {
     absl::StatusOr<std::unique_ptr<CompiledRule>> compiled =
         Compile(scenario.rules(i));
@@ -459,12 +470,34 @@ absl::Status Script::Load(const Scenario& scenario) {
       return Prefixed(IndexedRuleLabel(scenario.rules(i), i),
                       compiled.status());
     }
-    next->rules.push_back(*std::move(compiled));
+    rules.push_back(*std::move(compiled));
   }
-  std::reverse(next->rules.begin(), next->rules.end());
-  next->auth = scenario.auth();
+  std::reverse(rules.begin(), rules.end());
+  return rules;
+}
+
+// The first field of `scenario` that is not per session, "" if none.
+absl::string_view ServerWideField(const Scenario& scenario) {
+  if (scenario.has_auth()) return "auth";
+  if (!scenario.health().empty()) return "health";
+  if (scenario.has_seed()) return "seed";
+  if (scenario.has_job_progression()) return "job_progression";
+  if (scenario.random_seed() != 0) return "random_seed";
+  return "";
+}
+
+}  // namespace
+
+absl::Status Script::Load(const Scenario& scenario) {
+  absl::StatusOr<std::vector<std::shared_ptr<CompiledRule>>> rules =
+      CompileAll(scenario);
+  if (!rules.ok()) return rules.status();
   {
     absl::MutexLock lock(&mu_);
+    auto next = std::make_shared<State>();
+    next->rules = *std::move(rules);
+    next->auth = scenario.auth();
+    next->session_rules = state_->session_rules;
     for (auto& rule : next->rules) {
       rule->label =
           rule->rule.name().empty()
@@ -475,6 +508,57 @@ absl::Status Script::Load(const Scenario& scenario) {
   }
   Reseed(scenario.random_seed() != 0 ? scenario.random_seed() : random_seed_);
   return absl::OkStatus();
+}
+
+absl::Status Script::LoadSession(absl::string_view session,
+                                 const Scenario& scenario, bool merge) {
+  if (session.empty()) {
+    return absl::InvalidArgumentError(
+        "LoadSession: the session is empty; load global rules with Load");
+  }
+  const absl::string_view server_wide = ServerWideField(scenario);
+  if (!server_wide.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "session \"", session, "\": ", server_wide,
+        " is server-wide; a session scenario may only have rules (load ",
+        server_wide, " without a session)"));
+  }
+  absl::StatusOr<std::vector<std::shared_ptr<CompiledRule>>> rules =
+      CompileAll(scenario);
+  if (!rules.ok()) {
+    return Prefixed(absl::StrCat("session \"", session, "\""), rules.status());
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto& rule : *rules) {
+    rule->label =
+        rule->rule.name().empty()
+            ? absl::StrCat(rule->method->bare_name, "#", rules_added_++)
+            : rule->rule.name();
+  }
+  auto next = std::make_shared<State>(*state_);
+  auto existing = next->session_rules.find(session);
+  if (merge && existing != next->session_rules.end()) {
+    // Newest first: the added rules go in front of the session's others.
+    rules->insert(rules->end(), existing->second.begin(),
+                  existing->second.end());
+  }
+  if (rules->empty()) {
+    if (existing != next->session_rules.end()) {
+      next->session_rules.erase(existing);
+    }
+  } else {
+    next->session_rules[session] = *std::move(rules);
+  }
+  Publish(std::move(next));
+  return absl::OkStatus();
+}
+
+void Script::ClearSession(absl::string_view session) {
+  absl::MutexLock lock(&mu_);
+  if (!state_->session_rules.contains(session)) return;
+  auto next = std::make_shared<State>(*state_);
+  next->session_rules.erase(next->session_rules.find(session));
+  Publish(std::move(next));
 }
 
 void Script::Clear() {
@@ -535,37 +619,56 @@ std::optional<Decision> Script::CheckAuth(const CallView& call) const {
 Decision Script::Decide(const CallView& call) {
   const std::shared_ptr<const State> state = Snapshot();
   Decision decision;
-  if (!state->rules.empty()) {
-    absl::string_view method = call.method;
-    if (!absl::StartsWith(method, "/")) {
-      absl::StatusOr<const MethodInfo*> found = FindMethod(method);
-      if (found.ok()) method = (*found)->full_name;
-    }
-    for (const std::shared_ptr<CompiledRule>& rule : state->rules) {
-      if (rule->method->full_name != method || !MetadataMatches(*rule, call) ||
-          !RequestMatches(*rule, call)) {
-        continue;
-      }
-      const Rule& spec = rule->rule;
-      absl::MutexLock lock(&rule->mu);
-      if (spec.times() > 0 && rule->calls >= spec.times()) continue;
-      if (spec.probability() > 0 && spec.probability() < 1 &&
-          Draw() >= spec.probability()) {
-        continue;
-      }
-      const uint64_t index = rule->calls++;
-      if (index < spec.fail_times()) {
-        decision.behavior = spec.behavior_on_fail();
-      } else if (index - spec.fail_times() <
-                 static_cast<uint64_t>(spec.sequence_size())) {
-        decision.behavior = spec.sequence(index - spec.fail_times());
-      } else {
-        decision.behavior = spec.behavior();
-      }
-      decision.rule_name = rule->label;
-      return decision;
+  // Session-less servers (the common case, and the benchmark's) skip the
+  // metadata lookup entirely.
+  const std::vector<std::shared_ptr<CompiledRule>>* session_rules = nullptr;
+  if (!state->session_rules.empty() && call.metadata != nullptr) {
+    const absl::string_view session = SessionOf(*call.metadata);
+    if (!session.empty()) {
+      auto it = state->session_rules.find(session);
+      if (it != state->session_rules.end()) session_rules = &it->second;
     }
   }
+  if (session_rules == nullptr && state->rules.empty()) {
+    decision.behavior.set_pass_through(true);
+    return decision;
+  }
+  absl::string_view method = call.method;
+  if (!absl::StartsWith(method, "/")) {
+    absl::StatusOr<const MethodInfo*> found = FindMethod(method);
+    if (found.ok()) method = (*found)->full_name;
+  }
+  // True (and `decision` set) if one of `rules` decides the call.
+  auto try_rules =
+      [&](const std::vector<std::shared_ptr<CompiledRule>>& rules) {
+        for (const std::shared_ptr<CompiledRule>& rule : rules) {
+          if (rule->method->full_name != method ||
+              !MetadataMatches(*rule, call) || !RequestMatches(*rule, call)) {
+            continue;
+          }
+          const Rule& spec = rule->rule;
+          absl::MutexLock lock(&rule->mu);
+          if (spec.times() > 0 && rule->calls >= spec.times()) continue;
+          if (spec.probability() > 0 && spec.probability() < 1 &&
+              Draw() >= spec.probability()) {
+            continue;
+          }
+          const uint64_t index = rule->calls++;
+          if (index < spec.fail_times()) {
+            decision.behavior = spec.behavior_on_fail();
+          } else if (index - spec.fail_times() <
+                     static_cast<uint64_t>(spec.sequence_size())) {
+            decision.behavior = spec.sequence(index - spec.fail_times());
+          } else {
+            decision.behavior = spec.behavior();
+          }
+          decision.rule_name = rule->label;
+          return true;
+        }
+        return false;
+      };
+  if (session_rules != nullptr && try_rules(*session_rules)) return decision;
+  if (try_rules(state->rules)) return decision;
   decision.behavior.set_pass_through(true);
   return decision;
 }

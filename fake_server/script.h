@@ -83,15 +83,41 @@ class Script {
   // did you mean "GetJob"? valid: ...`.
   absl::Status AddRule(const Rule& rule);
 
-  // Replaces all rules and the auth policy with the scenario's, all or
-  // nothing: on error nothing changes. Later rules in the scenario are newer,
-  // so they win over earlier ones. Counters restart and the generator is
-  // reseeded with `scenario.random_seed` (0: the constructor's seed). Health,
-  // seed data and job progression are applied by the server, not here.
-  // Errors name the rule: `rules[2] (method "GetJbo"): unknown method ...`.
+  // Replaces the global rules and the auth policy with the scenario's, all
+  // or nothing: on error nothing changes. Later rules in the scenario are
+  // newer, so they win over earlier ones. Counters restart and the generator
+  // is reseeded with `scenario.random_seed` (0: the constructor's seed).
+  // Session rules (LoadSession) stay: one job's global setup must not wipe
+  // what parallel jobs scripted for themselves. Health, seed data and job
+  // progression are applied by the server, not here. Errors name the rule:
+  // `rules[2] (method "GetJbo"): unknown method ...`.
   absl::Status Load(const Scenario& scenario);
 
-  // Removes all rules and the auth policy; resets counters and the RNG.
+  // Sessions (see kSessionMetadataKey in session.h): rules that apply only
+  // to calls tagged with one session, tried before the global rules. A
+  // tagged call that no session rule decides falls through to the global
+  // rules; untagged calls never see session rules.
+  //
+  //   Scenario outage;  // rules only
+  //   ASSERT_TRUE(script.LoadSession("job-a", outage).ok());
+  //   ...               // calls with "x-fake-session: job-a" fail
+  //   script.ClearSession("job-a");
+  //
+  // Loads `scenario.rules` for `session` (non-empty), all or nothing:
+  // `merge` false replaces that session's rules, true adds them on top
+  // (tried first). Other sessions and the global rules are untouched. The
+  // scenario may hold only rules (and name/description): auth, health, seed,
+  // job_progression and random_seed act server-wide, so they are
+  // INVALID_ARGUMENT naming the field, e.g. `session "job-a": auth is
+  // server-wide; ...`.
+  absl::Status LoadSession(absl::string_view session, const Scenario& scenario,
+                           bool merge = false);
+
+  // Removes the rules of `session`; other sessions and the global rules stay.
+  void ClearSession(absl::string_view session);
+
+  // Removes all rules (global and every session's) and the auth policy;
+  // resets counters and the RNG.
   void Clear();
 
   void SetAuthPolicy(const AuthPolicy& policy);
@@ -114,8 +140,10 @@ class Script {
   std::optional<Decision> CheckAuth(const CallView& call) const;
 
   // Picks the behaviour for one call and advances that rule's counters.
-  // Rules are tried newest first; a rule applies if its method and matcher
-  // match, it is not exhausted (`times`), and its probability draw succeeds.
+  // The rules of the call's session (if it has one) are tried first, then
+  // the global rules; each set newest first. A rule applies if its method
+  // and matcher match, it is not exhausted (`times`), and its probability
+  // draw succeeds.
   // Thread-safe and lock-free with respect to rescripting: one call sees one
   // rule version from start to end.
   Decision Decide(const CallView& call);

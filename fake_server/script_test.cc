@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "fake_server/session.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
@@ -95,6 +96,90 @@ std::vector<std::string> DecideN(Script& script, const CallView& call, int n) {
   std::vector<std::string> outcomes;
   for (int i = 0; i < n; ++i) outcomes.push_back(Outcome(script.Decide(call)));
   return outcomes;
+}
+
+// Sessions: a session's rules decide its calls first; global rules decide
+// everything else, including the session's calls its rules do not match.
+TEST(ScriptTest, SessionRulesComeFirstForTheirSessionOnly) {
+  Script script;
+  ASSERT_TRUE(script
+                  .Load(ParseScenario(R"pb(
+                    rules {
+                      name: "global"
+                      method: "GetJob"
+                      behavior { fail { code: "ABORTED" } }
+                    }
+                  )pb"))
+                  .ok());
+  ASSERT_TRUE(script
+                  .LoadSession("a", ParseScenario(R"pb(
+                                 rules {
+                                   name: "a-once"
+                                   method: "GetJob"
+                                   times: 1
+                                   behavior { fail { code: "UNAVAILABLE" } }
+                                 }
+                               )pb"))
+                  .ok());
+  CallBuilder in_a(kGetJob);
+  in_a.Meta(std::string(kSessionMetadataKey), "a");
+  CallBuilder in_b(kGetJob);
+  in_b.Meta(std::string(kSessionMetadataKey), "b");
+  const CallBuilder untagged(kGetJob);
+  EXPECT_EQ(script.Decide(untagged.View()).rule_name, "global");
+  EXPECT_EQ(script.Decide(in_b.View()).rule_name, "global");
+  EXPECT_EQ(script.Decide(in_a.View()).rule_name, "a-once");
+  // Exhausted: the session's call falls through to the global rule.
+  EXPECT_EQ(script.Decide(in_a.View()).rule_name, "global");
+
+  script.ClearSession("a");
+  ASSERT_TRUE(script
+                  .LoadSession("a", ParseScenario(R"pb(
+                                 rules {
+                                   name: "a-hang"
+                                   method: "GetJob"
+                                   behavior { hang: true }
+                                 }
+                               )pb"))
+                  .ok());
+  ASSERT_TRUE(script
+                  .LoadSession("a", ParseScenario(R"pb(
+                                 rules {
+                                   name: "a-newer"
+                                   method: "GetJob"
+                                   match { request_textproto: "id: \"x\"" }
+                                   behavior { fail { code: "INTERNAL" } }
+                                 }
+                               )pb"),
+                               /*merge=*/true)
+                  .ok());
+  EXPECT_EQ(script.Decide(in_a.View()).rule_name, "a-hang");
+  in_a.JobId("x");
+  EXPECT_EQ(script.Decide(in_a.View()).rule_name, "a-newer");
+  // A global load keeps the sessions; Clear drops them.
+  ASSERT_TRUE(script.Load(Scenario()).ok());
+  EXPECT_EQ(script.Decide(in_a.View()).rule_name, "a-newer");
+  EXPECT_EQ(Outcome(script.Decide(untagged.View())), "pass");
+  script.Clear();
+  EXPECT_EQ(Outcome(script.Decide(in_a.View())), "pass");
+}
+
+TEST(ScriptTest, LoadSessionRefusesServerWideFieldsAndEmptySessions) {
+  Script script;
+  const absl::Status auth = script.LoadSession(
+      "a", ParseScenario(R"pb(auth { require_bearer_token: true })pb"));
+  EXPECT_EQ(auth.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(auth.message(), HasSubstr("session \"a\": auth is server-wide"));
+  const absl::Status bad_rule = script.LoadSession(
+      "a", ParseScenario(R"pb(rules { method: "GetJbo" })pb"));
+  EXPECT_EQ(bad_rule.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_rule.message(), HasSubstr("session \"a\": rules[0]"));
+  EXPECT_EQ(script.LoadSession("", Scenario()).code(),
+            absl::StatusCode::kInvalidArgument);
+  CallBuilder in_a(kGetJob);
+  in_a.Meta(std::string(kSessionMetadataKey), "a");
+  EXPECT_EQ(Outcome(script.Decide(in_a.View())), "pass");
+  EXPECT_FALSE(script.CheckAuth(in_a.View()).has_value());
 }
 
 TEST(ScriptTest, UnscriptedCallsPassThrough) {

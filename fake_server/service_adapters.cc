@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "fake_server/behavior_runner.h"
+#include "fake_server/session.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "proto/discover.grpc.pb.h"
 #include "proto/job.grpc.pb.h"
@@ -106,7 +107,11 @@ grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
                         grpc::ServerContext* context, const Message& request,
                         const Run& run) {
   ServerCallContext call(context, method, core.clock, core.shutdown);
-  Journal::ActiveCall entry = core.journal->Begin(method, core.clock->Now());
+  // The session is recorded even when no session rules exist, so that a
+  // test can read its own calls from a shared journal; the lookup is one
+  // map find and allocates nothing for untagged calls.
+  Journal::ActiveCall entry = core.journal->Begin(
+      method, core.clock->Now(), SessionOf(call.request_metadata()));
   Journal::ActiveCall* record = entry.recording() ? &entry : nullptr;
   if (record != nullptr) RecordArrival(core, call, request, entry);
 

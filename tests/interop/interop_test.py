@@ -196,6 +196,82 @@ class InteropTest(unittest.TestCase):
         self.assertEqual([c.status_code for c in journal.calls],
                          ["UNAVAILABLE"])
 
+    def test_sessions_isolate_parallel_jobs(self):
+        # Two CI jobs share one binary at once: each tags its calls with its
+        # own x-fake-session, scripts only its session and reads only its
+        # calls back.
+        channel = self.plaintext(self.start())
+        control = control_pb2_grpc.FakeControlStub(channel)
+        jobs = job_pb2_grpc.JobAPIStub(channel)
+        calls_per_job = 5
+        results = {}
+
+        def ci_job(session, code):
+            control.LoadScenario(control_pb2.LoadScenarioRequest(
+                session=session,
+                scenario_text='rules { method: "GetJob" '
+                              'behavior { fail { code: "%s" } } }' % code),
+                timeout=RPC_TIMEOUT_S)
+            tag = (("x-fake-session", session),)
+            codes = []
+            for _ in range(calls_per_job):
+                try:
+                    jobs.GetJob(job_pb2.GetJobRequest(id="j"), metadata=tag,
+                                timeout=RPC_TIMEOUT_S)
+                    codes.append(grpc.StatusCode.OK)
+                except grpc.RpcError as error:
+                    codes.append(error.code())
+            control.WaitForCalls(control_pb2.WaitForCallsRequest(
+                session=session, method="GetJob", count=calls_per_job),
+                timeout=RPC_TIMEOUT_S)
+            journal = control.GetJournal(
+                control_pb2.GetJournalRequest(session=session),
+                timeout=RPC_TIMEOUT_S).journal
+            # End the session: its rules and journal entries go.
+            control.Reset(control_pb2.ResetRequest(session=session),
+                          timeout=RPC_TIMEOUT_S)
+            return codes, [(c.session, c.status_code) for c in journal.calls]
+
+        def run(session, code):
+            try:
+                results[session] = ci_job(session, code)
+            except Exception as error:  # reported below, in the test thread
+                results[session] = error
+
+        threads = [threading.Thread(target=run, args=("job-a", "UNAVAILABLE")),
+                   threading.Thread(target=run, args=("job-b", "ABORTED"))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for session, code in (("job-a", grpc.StatusCode.UNAVAILABLE),
+                              ("job-b", grpc.StatusCode.ABORTED)):
+            self.assertNotIsInstance(results[session], Exception,
+                                     "%s: %r" % (session, results[session]))
+            codes, journal = results[session]
+            self.assertEqual(codes, [code] * calls_per_job, session)
+            self.assertEqual(journal,
+                             [(session, code.name)] * calls_per_job)
+        # Untagged calls never saw either job's rules, and both jobs' calls
+        # are gone from the journal.
+        with self.assertRaises(grpc.RpcError) as raised:
+            jobs.GetJob(job_pb2.GetJobRequest(id="j"), timeout=RPC_TIMEOUT_S)
+        self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
+        journal = control.GetJournal(control_pb2.GetJournalRequest(),
+                                     timeout=RPC_TIMEOUT_S).journal
+        self.assertEqual([(c.session, c.status_code) for c in journal.calls],
+                         [("", "NOT_FOUND")])
+
+        # Server-wide settings are refused in a session load.
+        with self.assertRaises(grpc.RpcError) as raised:
+            control.LoadScenario(control_pb2.LoadScenarioRequest(
+                session="job-a",
+                scenario_text="auth { require_bearer_token: true }"),
+                timeout=RPC_TIMEOUT_S)
+        self.assertEqual(raised.exception.code(),
+                         grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("auth is server-wide", raised.exception.details())
+
     def test_bad_scenario_error_names_position(self):
         channel = self.plaintext(self.start())
         control = control_pb2_grpc.FakeControlStub(channel)
