@@ -38,6 +38,13 @@ class CliTest : public ::testing::Test {
     server_.Enqueue("Check", reply);
   }
 
+  // The next `times` GetJob calls answer `job`.
+  void EnqueueGetJob(const wf::Job& job, int times = 1) {
+    Reply reply;
+    reply.messages = {Msg(job)};
+    for (int i = 0; i < times; ++i) server_.Enqueue("GetJob", reply);
+  }
+
   std::shared_ptr<SimulatedClock> clock_ = std::make_shared<SimulatedClock>();
   ScriptedServer server_;
   std::unique_ptr<Client> client_;
@@ -88,10 +95,7 @@ TEST_F(CliTest, HealthOfAnUnavailableServerIsBoundedByTheTimeout) {
 TEST_F(CliTest, GetJobAsTextAndJson) {
   wf::Job job;
   job.set_id("abc");
-  Reply reply;
-  reply.messages = {Msg(job)};
-  server_.Enqueue("GetJob", reply);
-  server_.Enqueue("GetJob", reply);
+  EnqueueGetJob(job, 2);
   EXPECT_EQ(Run({"get-job", "abc"}), kExitOk);
   EXPECT_THAT(out_.str(), HasSubstr("id: \"abc\""));
   CliConfig json;
@@ -114,9 +118,7 @@ TEST_F(CliTest, HealthAsJson) {
 TEST_F(CliTest, TextResponsesEndWithASeparatorLine) {
   wf::Job job;
   job.set_id("abc");
-  Reply reply;
-  reply.messages = {Msg(job)};
-  server_.Enqueue("GetJob", reply);
+  EnqueueGetJob(job);
   EXPECT_EQ(Run({"get-job", "abc"}), kExitOk);
   EXPECT_EQ(out_.str(), "id: \"abc\"\n---\n");
 }
@@ -127,9 +129,7 @@ TEST_F(CliTest, AResponseJsonCannotPrintIsAnError) {
   wf::Job job;
   job.set_id("abc");
   job.mutable_expires_timestamp()->set_seconds(int64_t{1} << 40);  // > 9999 AD
-  Reply reply;
-  reply.messages = {Msg(job)};
-  server_.Enqueue("GetJob", reply);
+  EnqueueGetJob(job);
   CliConfig json;
   json.json = true;
   EXPECT_EQ(Run({"get-job", "abc"}, json), kExitFailure);
