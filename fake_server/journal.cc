@@ -252,7 +252,7 @@ std::vector<RecordedCall> Journal::CallsIn(const SessionFilter& session,
   std::vector<RecordedCall> result;
   absl::MutexLock lock(&mu_);
   for (const Entry& entry : calls_) {
-    if ((!session.has_value() || entry.session == *session) &&
+    if (Covers(session, entry.session) &&
         (method.empty() || MethodMatches(*entry.method, method))) {
       result.push_back(ToRecordedCall(entry));
     }
@@ -291,7 +291,7 @@ int64_t Journal::CountLocked(const SessionFilter& session,
                              absl::string_view method) const {
   int64_t n = 0;
   for (const auto& [name, counts] : ended_counts_) {
-    if (session.has_value() && name != *session) continue;
+    if (!Covers(session, name)) continue;
     for (const auto& [full, count] : counts) {
       if (MethodMatches(full, method)) n += count;
     }
@@ -315,7 +315,7 @@ int64_t Journal::CountSessionCalls(absl::string_view session,
 std::string Journal::DescribeSeenLocked(const SessionFilter& session) const {
   std::map<std::string, int64_t> ended;
   for (const auto& [name, counts] : ended_counts_) {
-    if (session.has_value() && name != *session) continue;
+    if (!Covers(session, name)) continue;
     for (const auto& [full, count] : counts) ended[full] += count;
   }
   std::vector<std::string> seen;
@@ -324,7 +324,7 @@ std::string Journal::DescribeSeenLocked(const SessionFilter& session) const {
   }
   std::map<std::string, int> in_flight;
   for (const auto& entry : in_flight_) {
-    if (session.has_value() && entry.second.session != *session) continue;
+    if (!Covers(session, entry.second.session)) continue;
     ++in_flight[*entry.second.method];
   }
   std::vector<std::string> running;
@@ -372,7 +372,7 @@ int64_t Journal::CountInFlightLocked(const SessionFilter& session,
                                      absl::string_view method) const {
   int64_t n = 0;
   for (const auto& entry : in_flight_) {
-    if (session.has_value() && entry.second.session != *session) continue;
+    if (!Covers(session, entry.second.session)) continue;
     if (MethodMatches(*entry.second.method, method)) ++n;
   }
   return n;
@@ -437,16 +437,16 @@ uint64_t Journal::dropped_calls() const {
 
 JournalDump Journal::Dump(const DumpOptions& options) const {
   JournalDump dump;
+  const SessionFilter session = options.session;
   {
     absl::MutexLock lock(&mu_);
-    if (!options.session.has_value()) {
+    if (!session.has_value()) {
       dump.mutable_calls()->Reserve(static_cast<int>(calls_.size()));
     }
     for (const Entry& entry : calls_) {
-      if (options.session.has_value() && entry.session != *options.session) {
-        continue;
+      if (Covers(session, entry.session)) {
+        *dump.add_calls() = ToRecordedCall(entry);
       }
-      *dump.add_calls() = ToRecordedCall(entry);
     }
     dump.set_dropped_calls(dropped_);
   }

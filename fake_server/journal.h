@@ -234,6 +234,9 @@ class Journal {
  private:
   // Which sessions a query covers: nullopt = all.
   using SessionFilter = std::optional<absl::string_view>;
+  static bool Covers(const SessionFilter& filter, absl::string_view session) {
+    return !filter.has_value() || session == *filter;
+  }
 
   struct InFlightEntry {
     const std::string* method = nullptr;  // interned in names_

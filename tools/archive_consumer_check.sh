@@ -56,12 +56,14 @@ WORKSPACE
 echo "common --distdir=${work}" >>"${consumer}/.bazelrc"
 
 cd "${consumer}"
-args=(test --config=ci //...)
+# Flags shared by the test run and the hygiene builds below, so the builds
+# reuse the test run's analysis and cache.
 build_args=(--config=ci)
 if [[ -n "${CONSUMER_DISK_CACHE:-}" ]]; then
   build_args+=(--disk_cache="${CONSUMER_DISK_CACHE}")
-  args+=(--disk_cache="${CONSUMER_DISK_CACHE}" --nocache_test_results)
 fi
+args=(test "${build_args[@]}" //...)
+[[ -n "${CONSUMER_DISK_CACHE:-}" ]] && args+=(--nocache_test_results)
 [[ -n "${bep}" ]] && args+=(--build_event_json_file="${bep}")
 # Exit status: bazel's own (3: tests ran and some failed) unless a hygiene
 # check below fails, which is 1.
