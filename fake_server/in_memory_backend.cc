@@ -29,6 +29,15 @@ constexpr char kDefaultChannel[] = "v0-19";
 constexpr char kOnBehalfOfHeader[] = "x-on-behalf-of-user";
 constexpr int kDefaultGrantPageSize = 100;
 
+// The backend sets delete_time itself and ignores a client's; the field is
+// deprecated in the API, so say once, here, that touching it is deliberate.
+void ClearDeleteTime(discover::AccessGrant& grant) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  grant.clear_delete_time();
+#pragma GCC diagnostic pop
+}
+
 grpc::Status InvalidArgument(absl::string_view message) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(message));
 }
@@ -886,7 +895,7 @@ grpc::Status InMemoryBackend::CreateAccessGrant(
   if (it == grants_.end()) {
     // Granting twice is idempotent: the first grant is kept.
     discover::AccessGrant stored = grant;
-    stored.clear_delete_time();
+    ClearDeleteTime(stored);
     SetTimestamp(Now(), stored.mutable_create_time());
     *stored.mutable_update_time() = stored.create_time();
     it = grants_.emplace(key, std::move(stored)).first;
@@ -981,7 +990,7 @@ grpc::Status InMemoryBackend::ReplaceAccessGrant(
   auto it = grants_.find(new_key);
   if (it == grants_.end()) {
     discover::AccessGrant stored = new_grant;
-    stored.clear_delete_time();
+    ClearDeleteTime(stored);
     SetTimestamp(Now(), stored.mutable_create_time());
     *stored.mutable_update_time() = stored.create_time();
     it = grants_.emplace(new_key, std::move(stored)).first;

@@ -2,8 +2,8 @@
 // for CI runs and clients in any language. See docs/scenarios.md and
 // `workflows_fake_server --help`.
 //
-//   workflows_fake_server --listen=127.0.0.1:0 --port_file=/tmp/port \
-//       --scenario=fake_server/scenarios/flaky_unavailable.textproto \
+//   workflows_fake_server --listen=127.0.0.1:0 --port_file=/tmp/port
+//       --scenario=fake_server/scenarios/flaky_unavailable.textproto
 //       --journal=/tmp/journal.textproto
 //
 // Exit codes: 0 after SIGINT/SIGTERM (graceful: in-flight calls end, the

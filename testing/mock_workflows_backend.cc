@@ -31,6 +31,24 @@ MockWorkflowsBackend::MockWorkflowsBackend(
   SetDefaultActions();
 }
 
+MockWorkflowsBackend::~MockWorkflowsBackend() = default;
+
+std::shared_ptr<MockWorkflowsBackend> MakeMockWorkflowsBackend(
+    MockFlavor flavor, std::shared_ptr<fake::Backend> fallthrough) {
+  switch (flavor) {
+    case MockFlavor::kNice:
+      return std::make_shared<::testing::NiceMock<MockWorkflowsBackend>>(
+          std::move(fallthrough));
+    case MockFlavor::kNaggy:
+      return std::make_shared<::testing::NaggyMock<MockWorkflowsBackend>>(
+          std::move(fallthrough));
+    case MockFlavor::kStrict:
+      return std::make_shared<::testing::StrictMock<MockWorkflowsBackend>>(
+          std::move(fallthrough));
+  }
+  return nullptr;
+}
+
 // Each default either forwards to the fallthrough backend or answers
 // UNIMPLEMENTED; one macro keeps the 23 methods from drifting apart.
 #define WORKFLOWS_MOCK_DEFAULT(Method)                                \
@@ -71,7 +89,14 @@ void MockWorkflowsBackend::SetDefaultActions() {
 #undef WORKFLOWS_MOCK_DEFAULT
 
 }  // namespace testing
+}  // namespace workflows
 
+template class ::testing::NiceMock<::workflows::testing::MockWorkflowsBackend>;
+template class ::testing::NaggyMock<::workflows::testing::MockWorkflowsBackend>;
+template class ::testing::StrictMock<
+    ::workflows::testing::MockWorkflowsBackend>;
+
+namespace workflows {
 namespace fake {
 
 void PrintTo(CallContext* call, std::ostream* os) {

@@ -9,8 +9,8 @@ namespace workflows {
 namespace testing {
 
 WorkflowsTestBase::WorkflowsTestBase(WorkflowsTestOptions options,
-                                     MockFactory mock_factory)
-    : options_(std::move(options)), mock_factory_(std::move(mock_factory)) {}
+                                     MockFlavor mock_flavor)
+    : options_(std::move(options)), mock_flavor_(mock_flavor) {}
 
 WorkflowsTestBase::~WorkflowsTestBase() { ShutDown(); }
 
@@ -20,11 +20,14 @@ void WorkflowsTestBase::SetUp() {
   fake::FakeServerOptions server_options;
   server_options.transport = options_.transport;
   server_options.clock = clock_;
-  server_options.wrap_backend =
-      [this](std::shared_ptr<fake::Backend> in_memory) {
-        backend_ = mock_factory_(std::move(in_memory));
-        return std::static_pointer_cast<fake::Backend>(backend_);
-      };
+  server_options.wrap_backend = [this](
+                                    std::shared_ptr<fake::Backend> in_memory) {
+    // Strict has no fallthrough (see StrictWorkflowsTest).
+    backend_ = MakeMockWorkflowsBackend(
+        mock_flavor_,
+        mock_flavor_ == MockFlavor::kStrict ? nullptr : std::move(in_memory));
+    return std::static_pointer_cast<fake::Backend>(backend_);
+  };
   if (options_.transport == fake::Transport::kTls) {
     absl::StatusOr<TestCertificateAuthority> ca =
         TestCertificateAuthority::Create();

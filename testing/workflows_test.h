@@ -93,10 +93,7 @@ class WorkflowsTestBase : public ::testing::Test {
       const std::function<void(ClientOptions&)>& configure = nullptr);
 
  protected:
-  using MockFactory = std::function<std::shared_ptr<MockWorkflowsBackend>(
-      std::shared_ptr<fake::Backend> fallthrough)>;
-
-  WorkflowsTestBase(WorkflowsTestOptions options, MockFactory mock_factory);
+  WorkflowsTestBase(WorkflowsTestOptions options, MockFlavor mock_flavor);
   ~WorkflowsTestBase() override;
 
   void SetUp() override;
@@ -107,7 +104,7 @@ class WorkflowsTestBase : public ::testing::Test {
   void ShutDown();
 
   const WorkflowsTestOptions options_;
-  const MockFactory mock_factory_;
+  const MockFlavor mock_flavor_;
   std::shared_ptr<SimulatedClock> clock_;
   std::optional<TestCertificateAuthority> ca_;
   std::shared_ptr<MockWorkflowsBackend> backend_;
@@ -142,17 +139,17 @@ template <template <typename> class Flavor>
 class BasicWorkflowsTest : public WorkflowsTestBase {
  protected:
   explicit BasicWorkflowsTest(WorkflowsTestOptions options = {})
-      : WorkflowsTestBase(
-            std::move(options), [](std::shared_ptr<fake::Backend> fallthrough) {
-              if constexpr (std::is_same_v<
-                                Flavor<MockWorkflowsBackend>,
-                                ::testing::StrictMock<MockWorkflowsBackend>>) {
-                return std::make_shared<Flavor<MockWorkflowsBackend>>();
-              } else {
-                return std::make_shared<Flavor<MockWorkflowsBackend>>(
-                    std::move(fallthrough));
-              }
-            }) {}
+      : WorkflowsTestBase(std::move(options), kFlavor) {}
+
+ private:
+  static constexpr MockFlavor kFlavor =
+      std::is_same_v<Flavor<MockWorkflowsBackend>,
+                     ::testing::StrictMock<MockWorkflowsBackend>>
+          ? MockFlavor::kStrict
+      : std::is_same_v<Flavor<MockWorkflowsBackend>,
+                       ::testing::NaggyMock<MockWorkflowsBackend>>
+          ? MockFlavor::kNaggy
+          : MockFlavor::kNice;
 };
 
 using NiceWorkflowsTest = BasicWorkflowsTest<::testing::NiceMock>;
