@@ -92,6 +92,16 @@ void Journal::ActiveCall::AddResponse(
   response.SerializeToString(&payload.bytes);
 }
 
+void Journal::ActiveCall::AddRequestBytes(
+    const google::protobuf::Descriptor* type, std::string bytes) {
+  if (recording_) entry_.requests.push_back(Payload{type, std::move(bytes)});
+}
+
+void Journal::ActiveCall::AddResponseBytes(
+    const google::protobuf::Descriptor* type, std::string bytes) {
+  if (recording_) entry_.responses.push_back(Payload{type, std::move(bytes)});
+}
+
 void Journal::ActiveCall::SetRequestMetadata(
     std::multimap<std::string, std::string> metadata) {
   if (recording_) entry_.request_metadata = std::move(metadata);

@@ -60,7 +60,8 @@ class Journal {
  private:
   // A request or response as recorded: its type and wire bytes. Packed into
   // a google.protobuf.Any only when the journal is read, so recording costs
-  // one serialization and no Any per message.
+  // at most one serialization (none for unary calls, whose bytes the server
+  // has anyway) and no Any per message.
   struct Payload {
     const google::protobuf::Descriptor* type = nullptr;
     std::string bytes;
@@ -105,6 +106,12 @@ class Journal {
 
     void AddRequest(const google::protobuf::Message& request);
     void AddResponse(const google::protobuf::Message& response);
+    // The same, for a message already in wire form (`bytes` of a `type`), so
+    // that a message serialized for the wire is not serialized again.
+    void AddRequestBytes(const google::protobuf::Descriptor* type,
+                         std::string bytes);
+    void AddResponseBytes(const google::protobuf::Descriptor* type,
+                          std::string bytes);
     // Takes the metadata by value so that a caller done with it can move it.
     void SetRequestMetadata(std::multimap<std::string, std::string> metadata);
     void SetDeadlineRemaining(absl::Duration remaining);
