@@ -33,13 +33,14 @@
 //     acquire-load of that same atomic, so it syncs too.
 //   - ~Mutex: __tsan_mutex_destroy, so reused memory starts a fresh mutex.
 //   - BlockingCounter: DecrementCount() releases, Wait() acquires.
-// abseil calls its own entry points through the PLT too (Notify() locks its
-// mutex, AwaitWithTimeout() calls AwaitWithDeadline(), ...): a call made
-// while this thread is already inside one of these definitions is passed
-// straight through, so each operation is annotated once, by the outermost
-// call. AssertHeld()/AssertNotHeld()/Signal() create no ordering and are not
-// defined here. gRPC's lock-free hand-offs (atomics inside libgrpc) stay
-// invisible: see tools/tsan.supp for what that still costs.
+// abseil calls its own entry points through the PLT too: Notify() locks its
+// internal mutex (annotated like any other, which also orders the waiter's
+// ~Notification after Notify()), and AwaitWithTimeout() calls
+// AwaitWithDeadline() on the same mutex (passed straight through, so each
+// operation on a mutex is annotated once, by the outermost call).
+// AssertHeld()/AssertNotHeld()/Signal() create no ordering and are not defined
+// here. gRPC's lock-free hand-offs (atomics inside libgrpc) stay invisible: see
+// tools/tsan.supp for what that still costs.
 // tools/tsan_absl_annotations_test.cc proves the edges are seen and that
 // the library calls really come here; tools/tsan_absl_canary.cc and
 // tools/tsan_grpc_canary.cc that an unguarded access next to them is still
@@ -109,21 +110,28 @@ Fn* Real(const char* mangled) {
   return reinterpret_cast<Fn*>(Next(mangled));
 }
 
-// How many of the definitions below this thread is inside. Trivially
+// The mutex whose definition below this thread is inside, if any. Trivially
 // destructible, so gRPC threads may lock mutexes while they exit.
-thread_local int t_depth = 0;
+thread_local const Mutex* t_inside = nullptr;
 
-// True for the outermost call only; nested calls (abseil calling itself)
-// just forward.
+// False when this thread is already inside a definition below for the same
+// mutex: abseil calling itself (AwaitWithTimeout() calls AwaitWithDeadline(),
+// ReleasableMutexLock::Release() calls Unlock()), which the outer call
+// annotates. Calls on another mutex, such as Notification::Notify() locking
+// its own, are annotated as usual.
 class Outermost {
  public:
-  Outermost() : outermost_(t_depth++ == 0) {}
-  ~Outermost() { --t_depth; }
+  explicit Outermost(const Mutex* mu)
+      : previous_(t_inside), outermost_(t_inside != mu) {
+    t_inside = mu;
+  }
+  ~Outermost() { t_inside = previous_; }
   Outermost(const Outermost&) = delete;
   Outermost& operator=(const Outermost&) = delete;
   explicit operator bool() const { return outermost_; }
 
  private:
+  const Mutex* const previous_;
   const bool outermost_;
 };
 
@@ -227,7 +235,7 @@ ABSL_NAMESPACE_BEGIN
 // ---- absl::Mutex ----------------------------------------------------------
 void Mutex::Lock() {
   static auto* const real = Real<void(Mutex*)>("_ZN4absl7debian35Mutex4LockEv");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this);
   Locking(this, 0, [&] {
     real(this);
@@ -238,7 +246,7 @@ void Mutex::Lock() {
 void Mutex::Unlock() {
   static auto* const real =
       Real<void(Mutex*)>("_ZN4absl7debian35Mutex6UnlockEv");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this);
   Unlocking(this, 0, [&] { real(this); });
 }
@@ -246,7 +254,7 @@ void Mutex::Unlock() {
 bool Mutex::TryLock() {
   static auto* const real =
       Real<bool(Mutex*)>("_ZN4absl7debian35Mutex7TryLockEv");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this);
   return TryLocking(this, 0, [&] { return real(this); });
 }
@@ -254,7 +262,7 @@ bool Mutex::TryLock() {
 void Mutex::ReaderLock() {
   static auto* const real =
       Real<void(Mutex*)>("_ZN4absl7debian35Mutex10ReaderLockEv");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this);
   Locking(this, __tsan_mutex_read_lock, [&] {
     real(this);
@@ -265,7 +273,7 @@ void Mutex::ReaderLock() {
 void Mutex::ReaderUnlock() {
   static auto* const real =
       Real<void(Mutex*)>("_ZN4absl7debian35Mutex12ReaderUnlockEv");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this);
   Unlocking(this, __tsan_mutex_read_lock, [&] { real(this); });
 }
@@ -273,7 +281,7 @@ void Mutex::ReaderUnlock() {
 bool Mutex::ReaderTryLock() {
   static auto* const real =
       Real<bool(Mutex*)>("_ZN4absl7debian35Mutex13ReaderTryLockEv");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this);
   return TryLocking(this, __tsan_mutex_read_lock, [&] { return real(this); });
 }
@@ -281,7 +289,7 @@ bool Mutex::ReaderTryLock() {
 void Mutex::LockWhen(const Condition& cond) {
   static auto* const real = Real<void(Mutex*, const Condition&)>(
       "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond);
   Locking(this, 0, [&] {
     real(this, cond);
@@ -292,7 +300,7 @@ void Mutex::LockWhen(const Condition& cond) {
 void Mutex::ReaderLockWhen(const Condition& cond) {
   static auto* const real = Real<void(Mutex*, const Condition&)>(
       "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond);
   Locking(this, __tsan_mutex_read_lock, [&] {
     real(this, cond);
@@ -306,7 +314,7 @@ bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static auto* const real = Real<bool(Mutex*, const Condition&, Duration)>(
       "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_"
       "8DurationE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond, timeout);
   return Locking(this, 0, [&] { return real(this, cond, timeout); });
 }
@@ -315,7 +323,7 @@ bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static auto* const real = Real<bool(Mutex*, const Condition&, Duration)>(
       "_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_"
       "8DurationE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond, timeout);
   return Locking(this, __tsan_mutex_read_lock,
                  [&] { return real(this, cond, timeout); });
@@ -325,7 +333,7 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
   static auto* const real = Real<bool(Mutex*, const Condition&, Time)>(
       "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_"
       "4TimeE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond, deadline);
   return Locking(this, 0, [&] { return real(this, cond, deadline); });
 }
@@ -334,7 +342,7 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
   static auto* const real = Real<bool(Mutex*, const Condition&, Time)>(
       "_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_"
       "4TimeE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond, deadline);
   return Locking(this, __tsan_mutex_read_lock,
                  [&] { return real(this, cond, deadline); });
@@ -343,7 +351,7 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
 void Mutex::Await(const Condition& cond) {
   static auto* const real = Real<void(Mutex*, const Condition&)>(
       "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond);
   WhileUnlocked(this, [&] {
     real(this, cond);
@@ -355,7 +363,7 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   static auto* const real = Real<bool(Mutex*, const Condition&, Duration)>(
       "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_"
       "8DurationE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond, timeout);
   return WhileUnlocked(this, [&] { return real(this, cond, timeout); });
 }
@@ -363,7 +371,7 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
   static auto* const real = Real<bool(Mutex*, const Condition&, Time)>(
       "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  Outermost outer;
+  Outermost outer(this);
   if (!outer) return real(this, cond, deadline);
   return WhileUnlocked(this, [&] { return real(this, cond, deadline); });
 }
@@ -381,9 +389,9 @@ Mutex::~Mutex() {
 void ReleasableMutexLock::Release() {
   static auto* const real = Real<void(ReleasableMutexLock*)>(
       "_ZN4absl7debian319ReleasableMutexLock7ReleaseEv");
-  Outermost outer;
-  if (!outer) return real(this);
   Mutex* mu = workflows::tsan::HeldMutex(*this);
+  Outermost outer(mu);
+  if (!outer) return real(this);
   Unlocking(mu, 0, [&] { real(this); });
 }
 
@@ -391,7 +399,7 @@ void ReleasableMutexLock::Release() {
 void CondVar::Wait(Mutex* mu) {
   static auto* const real = Real<void(CondVar*, Mutex*)>(
       "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
-  Outermost outer;
+  Outermost outer(mu);
   if (!outer) return real(this, mu);
   WhileUnlocked(mu, [&] {
     real(this, mu);
@@ -402,7 +410,7 @@ void CondVar::Wait(Mutex* mu) {
 bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
   static auto* const real = Real<bool(CondVar*, Mutex*, Duration)>(
       "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
-  Outermost outer;
+  Outermost outer(mu);
   if (!outer) return real(this, mu, timeout);
   return WhileUnlocked(mu, [&] { return real(this, mu, timeout); });
 }
@@ -410,7 +418,7 @@ bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
 bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
   static auto* const real = Real<bool(CondVar*, Mutex*, Time)>(
       "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
-  Outermost outer;
+  Outermost outer(mu);
   if (!outer) return real(this, mu, deadline);
   return WhileUnlocked(mu, [&] { return real(this, mu, deadline); });
 }
@@ -419,8 +427,6 @@ bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
 void Notification::Notify() {
   static auto* const real =
       Real<void(Notification*)>("_ZN4absl7debian312Notification6NotifyEv");
-  Outermost outer;
-  if (!outer) return real(this);
   __tsan_release(Addr(workflows::tsan::NotifiedFlag(*this)));
   real(this);
 }
@@ -428,8 +434,6 @@ void Notification::Notify() {
 void Notification::WaitForNotification() const {
   static auto* const real = Real<void(const Notification*)>(
       "_ZNK4absl7debian312Notification19WaitForNotificationEv");
-  Outermost outer;
-  if (!outer) return real(this);
   real(this);
   __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*this)));
 }
@@ -438,8 +442,6 @@ bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
   static auto* const real = Real<bool(const Notification*, Duration)>(
       "_ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_"
       "8DurationE");
-  Outermost outer;
-  if (!outer) return real(this, timeout);
   const bool notified = real(this, timeout);
   if (notified) __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*this)));
   return notified;
@@ -449,8 +451,6 @@ bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
   static auto* const real = Real<bool(const Notification*, Time)>(
       "_ZNK4absl7debian312Notification31WaitForNotificationWithDeadlineENS0_"
       "4TimeE");
-  Outermost outer;
-  if (!outer) return real(this, deadline);
   const bool notified = real(this, deadline);
   if (notified) __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*this)));
   return notified;
@@ -465,8 +465,6 @@ bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
 bool BlockingCounter::DecrementCount() {
   static auto* const real = Real<bool(BlockingCounter*)>(
       "_ZN4absl7debian315BlockingCounter14DecrementCountEv");
-  Outermost outer;
-  if (!outer) return real(this);
   __tsan_release(this);
   return real(this);
 }
@@ -474,8 +472,6 @@ bool BlockingCounter::DecrementCount() {
 void BlockingCounter::Wait() {
   static auto* const real =
       Real<void(BlockingCounter*)>("_ZN4absl7debian315BlockingCounter4WaitEv");
-  Outermost outer;
-  if (!outer) return real(this);
   real(this);
   __tsan_acquire(this);
 }
