@@ -18,6 +18,7 @@
 #include "client/clock.h"
 #include "client/errors.h"
 #include "client/retry.h"
+#include "tools/tsan_rpc_handoff.h"
 
 namespace workflows {
 
@@ -93,6 +94,7 @@ class StreamReader {
         if (!opened.ok()) return Done(std::move(opened));
       }
       if (reader_->Read(message)) {
+        tsan::ClientReceived();  // See tools/tsan_rpc_handoff.h.
         if (!received_) {
           received_ = true;
           CollectWarnings();
@@ -100,6 +102,7 @@ class StreamReader {
         return true;
       }
       grpc::Status finished = reader_->Finish();
+      tsan::ClientReceived();
       if (!received_) CollectWarnings();
       absl::Status status = FromGrpcStatus(
           finished,

@@ -95,6 +95,12 @@ std::unique_ptr<Client> WorkflowsTestBase::MakeClient(
 
 void WorkflowsTestBase::TearDown() {
   if (server_ != nullptr) CheckNothingInFlight();
+  // Stop the server before clearing the mock's expectations: it waits for its
+  // handlers, and the handler of a call still in flight may be inside the
+  // mock, copying or running an action (gMock does that outside its lock),
+  // when VerifyAndClearExpectations deletes it. Found by ThreadSanitizer
+  // (FixtureTest.TeardownFailsTheTestNamingRpcsLeftInFlight).
+  StopClientAndServer();
   if (backend_ != nullptr) {
     ::testing::Mock::VerifyAndClearExpectations(backend_.get());
   }
@@ -118,7 +124,7 @@ void WorkflowsTestBase::CheckNothingInFlight() {
                 << ". Finish or cancel streams and calls before the test ends.";
 }
 
-void WorkflowsTestBase::ShutDown() {
+void WorkflowsTestBase::StopClientAndServer() {
   if (client_ != nullptr) {
     client_->Close();
     client_.reset();
@@ -127,6 +133,10 @@ void WorkflowsTestBase::ShutDown() {
     server_->Shutdown();
     server_.reset();
   }
+}
+
+void WorkflowsTestBase::ShutDown() {
+  StopClientAndServer();
   backend_.reset();
 }
 

@@ -101,6 +101,8 @@ class WorkflowsTestBase : public ::testing::Test {
 
  private:
   void CheckNothingInFlight();
+  void StopClientAndServer();
+  // StopClientAndServer(), then drops the mock backend.
   void ShutDown();
 
   const WorkflowsTestOptions options_;

@@ -1,22 +1,30 @@
 // ThreadSanitizer annotations for Debian's uninstrumented abseil
-// synchronization (absl::Mutex, absl::CondVar, absl::Notification).
+// synchronization (absl::Mutex, absl::CondVar, absl::Notification), for our
+// code AND for Debian's gRPC.
 //
 // Why: libabsl_synchronization.so is not built with -fsanitize=thread, so TSan
-// sees none of the happens-before edges it creates and reports every access
-// our code guards with absl::Mutex as a data race.
+// sees none of the happens-before edges it creates. Our code guards data with
+// absl::Mutex; gRPC (libgpr, libgrpc, libgrpc++) hands requests, responses
+// and call state between its threads under gpr_mu/grpc_core::Mutex, which are
+// absl::Mutex too. Without these edges TSan reports every such access made by
+// instrumented code (ours, and the protobuf/gRPC header code compiled into
+// our binaries) as a data race, and the only cure was suppressing whole
+// libraries, which hid races in our own handlers as well.
 //
-// How: under --config=tsan, .bazelrc links this library into every cc_binary
-// and cc_test (--custom_malloc; it defines no allocator, so malloc is the
-// default one) and passes `-Wl,--wrap=<symbol>` for each out-of-line entry
-// point below. The linker then sends calls from OUR objects to
-// `__wrap_<symbol>`, which tells TSan what the call does, exactly as an
-// instrumented abseil does itself (mutex.cc's ABSL_TSAN_MUTEX_* annotations),
-// and calls the library through `__real_<symbol>`. Calls made inside the
-// Debian libraries (gRPC, abseil) are not rewritten and stay invisible.
+// How: this file DEFINES the out-of-line abseil entry points below in the
+// executable. Under --config=tsan, .bazelrc links it into every cc_binary and
+// cc_test (--custom_malloc; it defines no allocator) and exports each symbol
+// from the executable (-Wl,--export-dynamic-symbol=<mangled>). The dynamic
+// linker searches the executable first, so calls from our objects AND from
+// the Debian libraries (which call them through the PLT, as does abseil
+// itself) land here. Each definition tells TSan what the call does, exactly
+// as an instrumented abseil does itself (mutex.cc's ABSL_TSAN_MUTEX_*
+// annotations), and calls abseil's definition, found with
+// dlsym(RTLD_NEXT, <mangled>).
 //   - Mutex locks/unlocks: __tsan_mutex_pre/post_lock/unlock, so TSan models a
 //     reader/writer mutex (happens-before, lock-order deadlock checks, misuse
 //     such as unlocking a mutex that is not held).
-//   - LockWhen*/Await*/CondVar::Wait*: the library evaluates our Condition
+//   - LockWhen*/Await*/CondVar::Wait*: the library evaluates the Condition
 //     (and drops and retakes the lock) inside the call; TSan treats the whole
 //     call as part of the lock operation, then sees the lock held again.
 //   - Notification: Notify() releases on the address of the `notified_yet_`
@@ -25,15 +33,17 @@
 //     acquire-load of that same atomic, so it syncs too.
 //   - ~Mutex: __tsan_mutex_destroy, so reused memory starts a fresh mutex.
 //   - BlockingCounter: DecrementCount() releases, Wait() acquires.
-// The inline header wrappers (MutexLock, ReaderMutexLock, WriterMutexLock,
-// MutexLockMaybe, ~ReleasableMutexLock, Writer*) call the wrapped out-of-line
-// functions; ReleasableMutexLock::Release() is out-of-line and wrapped.
-// AssertHeld()/AssertNotHeld()/Signal() create no ordering and are not
-// wrapped. Limit: TSan sees a mutex only through our objects' calls, so a
-// mutex locked by our code must be unlocked (or waited on) by our code too;
-// one locked/unlocked only inside Debian's libraries stays invisible.
-// tools/tsan_absl_annotations_test.cc proves the edges are seen, and
-// tools/tsan_absl_canary.cc that an unguarded access next to them is still
+// abseil calls its own entry points through the PLT too: Notify() locks its
+// internal mutex (annotated like any other, which also orders the waiter's
+// ~Notification after Notify()), and AwaitWithTimeout() calls
+// AwaitWithDeadline() on the same mutex (passed straight through, so each
+// operation on a mutex is annotated once, by the outermost call).
+// AssertHeld()/AssertNotHeld()/Signal() create no ordering and are not defined
+// here. gRPC's lock-free hand-offs (atomics inside libgrpc) stay invisible: see
+// tools/tsan.supp for what that still costs.
+// tools/tsan_absl_annotations_test.cc proves the edges are seen and that
+// the library calls really come here; tools/tsan_absl_canary.cc and
+// tools/tsan_grpc_canary.cc that an unguarded access next to them is still
 // reported.
 #include "tools/tsan_absl_layout.h"
 
@@ -48,11 +58,12 @@ extern "C" int WorkflowsTsanAbslAnnotationsLinked() {
 
 #if defined(__SANITIZE_THREAD__)
 
+#include <dlfcn.h>
 #include <sanitizer/tsan_interface.h>
 
-#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <string_view>
-#include <vector>
 
 #include "absl/base/options.h"
 #include "absl/synchronization/blocking_counter.h"
@@ -64,7 +75,7 @@ extern "C" int WorkflowsTsanAbslAnnotationsLinked() {
 static_assert(std::string_view(WORKFLOWS_TSAN_STR(
                   ABSL_OPTION_INLINE_NAMESPACE_NAME)) == "debian3",
               "abseil inline namespace changed: update the mangled names here "
-              "and the --wrap list in .bazelrc");
+              "and the --export-dynamic-symbol list in .bazelrc");
 
 namespace {
 
@@ -77,26 +88,84 @@ using absl::Notification;
 using absl::ReleasableMutexLock;
 using absl::Time;
 
+// abseil's definition of `mangled`: the next one after the executable in the
+// dynamic linker's search order.
+void* Next(const char* mangled) {
+  void* next = dlsym(RTLD_NEXT, mangled);
+  if (next == nullptr) {
+    std::fprintf(stderr,
+                 "tsan_absl_annotations: no definition of %s after the "
+                 "executable (%s)\n",
+                 mangled, dlerror());
+    std::abort();
+  }
+  return next;
+}
+
+// abseil's definition, as a `Fn*` (member functions take `this` as their
+// first argument in the Itanium ABI). Callers cache it in a function-local
+// static.
+template <typename Fn>
+Fn* Real(const char* mangled) {
+  return reinterpret_cast<Fn*>(Next(mangled));
+}
+
+// The mutex whose definition below this thread is inside, if any. Trivially
+// destructible, so gRPC threads may lock mutexes while they exit.
+thread_local const Mutex* t_inside = nullptr;
+
+// False when this thread is already inside a definition below for the same
+// mutex: abseil calling itself (AwaitWithTimeout() calls AwaitWithDeadline(),
+// ReleasableMutexLock::Release() calls Unlock()), which the outer call
+// annotates. Calls on another mutex, such as Notification::Notify() locking
+// its own, are annotated as usual.
+class Outermost {
+ public:
+  explicit Outermost(const Mutex* mu)
+      : previous_(t_inside), outermost_(t_inside != mu) {
+    t_inside = mu;
+  }
+  ~Outermost() { t_inside = previous_; }
+  Outermost(const Outermost&) = delete;
+  Outermost& operator=(const Outermost&) = delete;
+  explicit operator bool() const { return outermost_; }
+
+ private:
+  const Mutex* const previous_;
+  const bool outermost_;
+};
+
 // Mutexes this thread holds in shared (reader) mode, so that waits, which
 // drop and retake the lock in the mode it is held in, annotate that mode.
-std::vector<const Mutex*>& ReaderHeld() {
-  thread_local std::vector<const Mutex*> held;
-  return held;
-}
+// A fixed array, trivially destructible like t_depth; only our code takes
+// reader locks, and never this many at once.
+constexpr int kMaxReaderHeld = 16;
+thread_local const Mutex* t_reader_held[kMaxReaderHeld];
+thread_local int t_reader_held_count = 0;
 
 unsigned HeldFlags(const Mutex* mu) {
-  const auto& held = ReaderHeld();
-  return std::find(held.begin(), held.end(), mu) != held.end()
-             ? __tsan_mutex_read_lock
-             : 0;
+  for (int i = 0; i < t_reader_held_count; ++i) {
+    if (t_reader_held[i] == mu) return __tsan_mutex_read_lock;
+  }
+  return 0;
 }
 
-void NoteReaderLocked(const Mutex* mu) { ReaderHeld().push_back(mu); }
+void NoteReaderLocked(const Mutex* mu) {
+  if (t_reader_held_count == kMaxReaderHeld) {
+    std::fprintf(stderr, "tsan_absl_annotations: more than %d reader locks\n",
+                 kMaxReaderHeld);
+    std::abort();
+  }
+  t_reader_held[t_reader_held_count++] = mu;
+}
 
 void NoteReaderUnlocked(const Mutex* mu) {
-  auto& held = ReaderHeld();
-  auto it = std::find(held.begin(), held.end(), mu);
-  if (it != held.end()) held.erase(it);
+  for (int i = t_reader_held_count - 1; i >= 0; --i) {
+    if (t_reader_held[i] == mu) {
+      t_reader_held[i] = t_reader_held[--t_reader_held_count];
+      return;
+    }
+  }
 }
 
 void* Addr(const void* p) { return const_cast<void*>(p); }
@@ -145,259 +214,245 @@ bool TryLocking(const Mutex* mu, unsigned flags, F call) {
 
 }  // namespace
 
-// Each entry: declares the real function (the library's symbol, reached
-// through --wrap as __real_<mangled>) and defines __wrap_<mangled>.
-// Member functions take `this` as their first argument in the Itanium ABI.
-#define REAL(mangled) __real_##mangled
-#define WRAP(mangled) __wrap_##mangled
+// For tools/tsan_absl_annotations_test.cc: 1 if the dynamic linker resolves
+// `mangled` (one of the symbols defined below) to this file's definition, so
+// the Debian libraries' calls are annotated too, not only ours.
+extern "C" int WorkflowsTsanAbslInterposes(const char* mangled) {
+  void* first = dlsym(RTLD_DEFAULT, mangled);
+  Dl_info first_info;
+  Dl_info this_info;
+  return first != nullptr && dladdr(first, &first_info) != 0 &&
+                 dladdr(reinterpret_cast<void*>(&WorkflowsTsanAbslInterposes),
+                        &this_info) != 0 &&
+                 first_info.dli_fbase == this_info.dli_fbase
+             ? 1
+             : 0;
+}
 
-extern "C" {
+namespace absl {
+ABSL_NAMESPACE_BEGIN
 
 // ---- absl::Mutex ----------------------------------------------------------
-void REAL(_ZN4absl7debian35Mutex4LockEv)(Mutex*);
-void WRAP(_ZN4absl7debian35Mutex4LockEv)(Mutex* mu) {
-  Locking(mu, 0, [&] {
-    REAL(_ZN4absl7debian35Mutex4LockEv)(mu);
+void Mutex::Lock() {
+  static auto* const real = Real<void(Mutex*)>("_ZN4absl7debian35Mutex4LockEv");
+  Outermost outer(this);
+  if (!outer) return real(this);
+  Locking(this, 0, [&] {
+    real(this);
     return 0;
   });
 }
 
-void REAL(_ZN4absl7debian35Mutex6UnlockEv)(Mutex*);
-void WRAP(_ZN4absl7debian35Mutex6UnlockEv)(Mutex* mu) {
-  Unlocking(mu, 0, [&] { REAL(_ZN4absl7debian35Mutex6UnlockEv)(mu); });
+void Mutex::Unlock() {
+  static auto* const real =
+      Real<void(Mutex*)>("_ZN4absl7debian35Mutex6UnlockEv");
+  Outermost outer(this);
+  if (!outer) return real(this);
+  Unlocking(this, 0, [&] { real(this); });
 }
 
-bool REAL(_ZN4absl7debian35Mutex7TryLockEv)(Mutex*);
-bool WRAP(_ZN4absl7debian35Mutex7TryLockEv)(Mutex* mu) {
-  return TryLocking(mu, 0,
-                    [&] { return REAL(_ZN4absl7debian35Mutex7TryLockEv)(mu); });
+bool Mutex::TryLock() {
+  static auto* const real =
+      Real<bool(Mutex*)>("_ZN4absl7debian35Mutex7TryLockEv");
+  Outermost outer(this);
+  if (!outer) return real(this);
+  return TryLocking(this, 0, [&] { return real(this); });
 }
 
-void REAL(_ZN4absl7debian35Mutex10ReaderLockEv)(Mutex*);
-void WRAP(_ZN4absl7debian35Mutex10ReaderLockEv)(Mutex* mu) {
-  Locking(mu, __tsan_mutex_read_lock, [&] {
-    REAL(_ZN4absl7debian35Mutex10ReaderLockEv)(mu);
+void Mutex::ReaderLock() {
+  static auto* const real =
+      Real<void(Mutex*)>("_ZN4absl7debian35Mutex10ReaderLockEv");
+  Outermost outer(this);
+  if (!outer) return real(this);
+  Locking(this, __tsan_mutex_read_lock, [&] {
+    real(this);
     return 0;
   });
 }
 
-void REAL(_ZN4absl7debian35Mutex12ReaderUnlockEv)(Mutex*);
-void WRAP(_ZN4absl7debian35Mutex12ReaderUnlockEv)(Mutex* mu) {
-  Unlocking(mu, __tsan_mutex_read_lock, [&] {
-    REAL(_ZN4absl7debian35Mutex12ReaderUnlockEv)(mu);
-  });
+void Mutex::ReaderUnlock() {
+  static auto* const real =
+      Real<void(Mutex*)>("_ZN4absl7debian35Mutex12ReaderUnlockEv");
+  Outermost outer(this);
+  if (!outer) return real(this);
+  Unlocking(this, __tsan_mutex_read_lock, [&] { real(this); });
 }
 
-bool REAL(_ZN4absl7debian35Mutex13ReaderTryLockEv)(Mutex*);
-bool WRAP(_ZN4absl7debian35Mutex13ReaderTryLockEv)(Mutex* mu) {
-  return TryLocking(mu, __tsan_mutex_read_lock, [&] {
-    return REAL(_ZN4absl7debian35Mutex13ReaderTryLockEv)(mu);
-  });
+bool Mutex::ReaderTryLock() {
+  static auto* const real =
+      Real<bool(Mutex*)>("_ZN4absl7debian35Mutex13ReaderTryLockEv");
+  Outermost outer(this);
+  if (!outer) return real(this);
+  return TryLocking(this, __tsan_mutex_read_lock, [&] { return real(this); });
 }
 
-void REAL(_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE)(Mutex*,
-                                                             const Condition&);
-void WRAP(_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE)(
-    Mutex* mu, const Condition& cond) {
-  Locking(mu, 0, [&] {
-    REAL(_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE)(mu, cond);
+void Mutex::LockWhen(const Condition& cond) {
+  static auto* const real = Real<void(Mutex*, const Condition&)>(
+      "_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond);
+  Locking(this, 0, [&] {
+    real(this, cond);
     return 0;
   });
 }
 
-void REAL(_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE)(
-    Mutex*, const Condition&);
-void WRAP(_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE)(
-    Mutex* mu, const Condition& cond) {
-  Locking(mu, __tsan_mutex_read_lock, [&] {
-    REAL(_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE)(mu, cond);
+void Mutex::ReaderLockWhen(const Condition& cond) {
+  static auto* const real = Real<void(Mutex*, const Condition&)>(
+      "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond);
+  Locking(this, __tsan_mutex_read_lock, [&] {
+    real(this, cond);
     return 0;
   });
 }
 
 // The *WithTimeout/*WithDeadline lock variants hold the mutex on return
 // whether or not the condition became true.
-bool REAL(
-    _ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-    Mutex*, const Condition&, Duration);
-bool WRAP(
-    _ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-    Mutex* mu, const Condition& cond, Duration timeout) {
-  return Locking(mu, 0, [&] {
-    return REAL(
-        _ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-        mu, cond, timeout);
-  });
+bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
+  static auto* const real = Real<bool(Mutex*, const Condition&, Duration)>(
+      "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_"
+      "8DurationE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond, timeout);
+  return Locking(this, 0, [&] { return real(this, cond, timeout); });
 }
 
-bool REAL(
-    _ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-    Mutex*, const Condition&, Duration);
-bool WRAP(
-    _ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-    Mutex* mu, const Condition& cond, Duration timeout) {
-  return Locking(mu, __tsan_mutex_read_lock, [&] {
-    return REAL(
-        _ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-        mu, cond, timeout);
-  });
+bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
+  static auto* const real = Real<bool(Mutex*, const Condition&, Duration)>(
+      "_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_"
+      "8DurationE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond, timeout);
+  return Locking(this, __tsan_mutex_read_lock,
+                 [&] { return real(this, cond, timeout); });
 }
 
-bool REAL(
-    _ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-    Mutex*, const Condition&, Time);
-bool WRAP(
-    _ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-    Mutex* mu, const Condition& cond, Time deadline) {
-  return Locking(mu, 0, [&] {
-    return REAL(
-        _ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-        mu, cond, deadline);
-  });
+bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
+  static auto* const real = Real<bool(Mutex*, const Condition&, Time)>(
+      "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_"
+      "4TimeE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond, deadline);
+  return Locking(this, 0, [&] { return real(this, cond, deadline); });
 }
 
-bool REAL(
-    _ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-    Mutex*, const Condition&, Time);
-bool WRAP(
-    _ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-    Mutex* mu, const Condition& cond, Time deadline) {
-  return Locking(mu, __tsan_mutex_read_lock, [&] {
-    return REAL(
-        _ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-        mu, cond, deadline);
-  });
+bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
+  static auto* const real = Real<bool(Mutex*, const Condition&, Time)>(
+      "_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_"
+      "4TimeE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond, deadline);
+  return Locking(this, __tsan_mutex_read_lock,
+                 [&] { return real(this, cond, deadline); });
 }
 
-void REAL(_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE)(Mutex*,
-                                                          const Condition&);
-void WRAP(_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE)(
-    Mutex* mu, const Condition& cond) {
-  WhileUnlocked(mu, [&] {
-    REAL(_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE)(mu, cond);
+void Mutex::Await(const Condition& cond) {
+  static auto* const real = Real<void(Mutex*, const Condition&)>(
+      "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond);
+  WhileUnlocked(this, [&] {
+    real(this, cond);
     return 0;
   });
 }
 
-bool REAL(
-    _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-    Mutex*, const Condition&, Duration);
-bool WRAP(
-    _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-    Mutex* mu, const Condition& cond, Duration timeout) {
-  return WhileUnlocked(mu, [&] {
-    return REAL(
-        _ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE)(
-        mu, cond, timeout);
-  });
+bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
+  static auto* const real = Real<bool(Mutex*, const Condition&, Duration)>(
+      "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_"
+      "8DurationE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond, timeout);
+  return WhileUnlocked(this, [&] { return real(this, cond, timeout); });
 }
 
-bool REAL(
-    _ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-    Mutex*, const Condition&, Time);
-bool WRAP(
-    _ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-    Mutex* mu, const Condition& cond, Time deadline) {
-  return WhileUnlocked(mu, [&] {
-    return REAL(
-        _ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE)(
-        mu, cond, deadline);
-  });
+bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
+  static auto* const real = Real<bool(Mutex*, const Condition&, Time)>(
+      "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
+  Outermost outer(this);
+  if (!outer) return real(this, cond, deadline);
+  return WhileUnlocked(this, [&] { return real(this, cond, deadline); });
 }
 
-void REAL(_ZN4absl7debian35MutexD1Ev)(Mutex*);
-void WRAP(_ZN4absl7debian35MutexD1Ev)(Mutex* mu) {
-  REAL(_ZN4absl7debian35MutexD1Ev)(mu);
-  __tsan_mutex_destroy(mu, __tsan_mutex_not_static);
-}
-
-void REAL(_ZN4absl7debian35MutexD2Ev)(Mutex*);
-void WRAP(_ZN4absl7debian35MutexD2Ev)(Mutex* mu) {
-  REAL(_ZN4absl7debian35MutexD2Ev)(mu);
-  __tsan_mutex_destroy(mu, __tsan_mutex_not_static);
+// abseil defines D1 and D2 at one address; ours are one definition too.
+Mutex::~Mutex() {
+  static auto* const real = Real<void(Mutex*)>("_ZN4absl7debian35MutexD1Ev");
+  real(this);
+  __tsan_mutex_destroy(this, __tsan_mutex_not_static);
 }
 
 // ---- absl::ReleasableMutexLock --------------------------------------------
-// Release() unlocks inside the library (not through a wrapped call).
-void REAL(_ZN4absl7debian319ReleasableMutexLock7ReleaseEv)(
-    ReleasableMutexLock*);
-void WRAP(_ZN4absl7debian319ReleasableMutexLock7ReleaseEv)(
-    ReleasableMutexLock* lock) {
-  Mutex* mu = workflows::tsan::HeldMutex(*lock);
-  Unlocking(mu, 0, [&] {
-    REAL(_ZN4absl7debian319ReleasableMutexLock7ReleaseEv)(lock);
-  });
+// Release() unlocks inside the library (not through Mutex::Unlock's PLT
+// slot), so it is annotated here.
+void ReleasableMutexLock::Release() {
+  static auto* const real = Real<void(ReleasableMutexLock*)>(
+      "_ZN4absl7debian319ReleasableMutexLock7ReleaseEv");
+  Mutex* mu = workflows::tsan::HeldMutex(*this);
+  Outermost outer(mu);
+  if (!outer) return real(this);
+  Unlocking(mu, 0, [&] { real(this); });
 }
 
 // ---- absl::CondVar --------------------------------------------------------
-void REAL(_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE)(CondVar*, Mutex*);
-void WRAP(_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE)(CondVar* cv, Mutex* mu) {
+void CondVar::Wait(Mutex* mu) {
+  static auto* const real = Real<void(CondVar*, Mutex*)>(
+      "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE");
+  Outermost outer(mu);
+  if (!outer) return real(this, mu);
   WhileUnlocked(mu, [&] {
-    REAL(_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE)(cv, mu);
+    real(this, mu);
     return 0;
   });
 }
 
-bool REAL(_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE)(
-    CondVar*, Mutex*, Duration);
-bool WRAP(_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE)(
-    CondVar* cv, Mutex* mu, Duration timeout) {
-  return WhileUnlocked(mu, [&] {
-    return REAL(
-        _ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE)(
-        cv, mu, timeout);
-  });
+bool CondVar::WaitWithTimeout(Mutex* mu, Duration timeout) {
+  static auto* const real = Real<bool(CondVar*, Mutex*, Duration)>(
+      "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE");
+  Outermost outer(mu);
+  if (!outer) return real(this, mu, timeout);
+  return WhileUnlocked(mu, [&] { return real(this, mu, timeout); });
 }
 
-bool REAL(_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE)(
-    CondVar*, Mutex*, Time);
-bool WRAP(_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE)(
-    CondVar* cv, Mutex* mu, Time deadline) {
-  return WhileUnlocked(mu, [&] {
-    return REAL(
-        _ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE)(
-        cv, mu, deadline);
-  });
+bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
+  static auto* const real = Real<bool(CondVar*, Mutex*, Time)>(
+      "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE");
+  Outermost outer(mu);
+  if (!outer) return real(this, mu, deadline);
+  return WhileUnlocked(mu, [&] { return real(this, mu, deadline); });
 }
 
 // ---- absl::Notification ---------------------------------------------------
-void REAL(_ZN4absl7debian312Notification6NotifyEv)(Notification*);
-void WRAP(_ZN4absl7debian312Notification6NotifyEv)(Notification* n) {
-  __tsan_release(Addr(workflows::tsan::NotifiedFlag(*n)));
-  REAL(_ZN4absl7debian312Notification6NotifyEv)(n);
+void Notification::Notify() {
+  static auto* const real =
+      Real<void(Notification*)>("_ZN4absl7debian312Notification6NotifyEv");
+  __tsan_release(Addr(workflows::tsan::NotifiedFlag(*this)));
+  real(this);
 }
 
-void REAL(_ZNK4absl7debian312Notification19WaitForNotificationEv)(
-    const Notification*);
-void WRAP(_ZNK4absl7debian312Notification19WaitForNotificationEv)(
-    const Notification* n) {
-  REAL(_ZNK4absl7debian312Notification19WaitForNotificationEv)(n);
-  __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*n)));
+void Notification::WaitForNotification() const {
+  static auto* const real = Real<void(const Notification*)>(
+      "_ZNK4absl7debian312Notification19WaitForNotificationEv");
+  real(this);
+  __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*this)));
 }
 
-bool REAL(
-    _ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE)(
-    const Notification*, Duration);
-bool WRAP(
-    _ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE)(
-    const Notification* n, Duration timeout) {
-  const bool notified = REAL(
-      _ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_8DurationE)(
-      n, timeout);
-  if (notified) __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*n)));
+bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
+  static auto* const real = Real<bool(const Notification*, Duration)>(
+      "_ZNK4absl7debian312Notification30WaitForNotificationWithTimeoutENS0_"
+      "8DurationE");
+  const bool notified = real(this, timeout);
+  if (notified) __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*this)));
   return notified;
 }
 
-bool REAL(
-    _ZNK4absl7debian312Notification31WaitForNotificationWithDeadlineENS0_4TimeE)(
-    const Notification*, Time);
-bool WRAP(
-    _ZNK4absl7debian312Notification31WaitForNotificationWithDeadlineENS0_4TimeE)(
-    const Notification* n, Time deadline) {
-  const bool notified = REAL(
-      _ZNK4absl7debian312Notification31WaitForNotificationWithDeadlineENS0_4TimeE)(
-      n, deadline);
-  if (notified) __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*n)));
+bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
+  static auto* const real = Real<bool(const Notification*, Time)>(
+      "_ZNK4absl7debian312Notification31WaitForNotificationWithDeadlineENS0_"
+      "4TimeE");
+  const bool notified = real(this, deadline);
+  if (notified) __tsan_acquire(Addr(workflows::tsan::NotifiedFlag(*this)));
   return notified;
 }
 
@@ -405,22 +460,23 @@ bool WRAP(
 // Each DecrementCount() publishes what its thread did before; Wait() sees it
 // all. (The `true` return of the last DecrementCount() gets no acquire: the
 // waiter may already have destroyed the counter by then. absl::Barrier is not
-// wrapped for the same reason: the thread whose Block() returns true deletes
-// it while the others are still returning.)
-bool REAL(_ZN4absl7debian315BlockingCounter14DecrementCountEv)(
-    BlockingCounter*);
-bool WRAP(_ZN4absl7debian315BlockingCounter14DecrementCountEv)(
-    BlockingCounter* counter) {
-  __tsan_release(counter);
-  return REAL(_ZN4absl7debian315BlockingCounter14DecrementCountEv)(counter);
+// defined here: its Block() locks and awaits its mutex through the PLT, so
+// the Mutex definitions above already order it.)
+bool BlockingCounter::DecrementCount() {
+  static auto* const real = Real<bool(BlockingCounter*)>(
+      "_ZN4absl7debian315BlockingCounter14DecrementCountEv");
+  __tsan_release(this);
+  return real(this);
 }
 
-void REAL(_ZN4absl7debian315BlockingCounter4WaitEv)(BlockingCounter*);
-void WRAP(_ZN4absl7debian315BlockingCounter4WaitEv)(BlockingCounter* counter) {
-  REAL(_ZN4absl7debian315BlockingCounter4WaitEv)(counter);
-  __tsan_acquire(counter);
+void BlockingCounter::Wait() {
+  static auto* const real =
+      Real<void(BlockingCounter*)>("_ZN4absl7debian315BlockingCounter4WaitEv");
+  real(this);
+  __tsan_acquire(this);
 }
 
-}  // extern "C"
+ABSL_NAMESPACE_END
+}  // namespace absl
 
 #endif  // defined(__SANITIZE_THREAD__)

@@ -18,6 +18,8 @@
 #include "tools/tsan_absl_layout.h"
 
 extern "C" int WorkflowsTsanAbslAnnotationsLinked() __attribute__((weak));
+extern "C" int WorkflowsTsanAbslInterposes(const char* mangled)
+    __attribute__((weak));
 
 namespace workflows::tsan {
 namespace {
@@ -53,6 +55,33 @@ TEST(TsanAbslAnnotationsTest, LinkedIntoThreadSanitizerBuilds) {
       << "--config=tsan must link //tools:tsan_absl_annotations "
          "(--custom_malloc in .bazelrc)";
   EXPECT_EQ(linked(), 1);
+#else
+  GTEST_SKIP() << "not a ThreadSanitizer build";
+#endif
+}
+
+// Debian's libgpr/libgrpc/libgrpc++ lock their absl::Mutexes (gpr_mu,
+// grpc_core::Mutex) and wait on absl::CondVars through these symbols: unless
+// the dynamic linker resolves them to the shim, TSan misses every hand-off
+// gRPC makes between its threads (tools/tsan.supp).
+TEST(TsanAbslAnnotationsTest, DebianLibraryCallsAreAnnotatedToo) {
+#if defined(__SANITIZE_THREAD__)
+  ASSERT_TRUE(&WorkflowsTsanAbslInterposes != nullptr);
+  for (const char* mangled : {
+           "_ZN4absl7debian35Mutex4LockEv",
+           "_ZN4absl7debian35Mutex6UnlockEv",
+           "_ZN4absl7debian35Mutex7TryLockEv",
+           "_ZN4absl7debian35MutexD1Ev",
+           "_ZN4absl7debian319ReleasableMutexLock7ReleaseEv",
+           "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE",
+           "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_"
+           "8DurationE",
+           "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE",
+       }) {
+    EXPECT_EQ(WorkflowsTsanAbslInterposes(mangled), 1)
+        << mangled << " is not exported from the executable "
+        << "(-Wl,--export-dynamic-symbol in .bazelrc)";
+  }
 #else
   GTEST_SKIP() << "not a ThreadSanitizer build";
 #endif

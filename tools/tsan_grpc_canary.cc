@@ -5,7 +5,10 @@
 // tsan_grpc_canary_test fails if it does not. This is the canary for the
 // suppressions file itself: a `race:libgpr.so` line (which matches any frame
 // of either stack, including the thread-creation stack) would hide it, while
-// `race_top:` lines, which look only at the racing frame, do not.
+// `race_top:` lines, which look only at the racing frame, do not. It also
+// guards the happens-before annotations for abseil and gRPC (.bazelrc): an
+// edge too coarse, such as handlers acquiring what other handlers released,
+// would order the two calls and hide the race.
 #include <cstdio>
 #include <memory>
 #include <thread>
