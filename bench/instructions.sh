@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 calls="${CALLS:-1000}"
 rounds="${ROUNDS:-3}"
 if ! command -v valgrind >/dev/null; then
-  echo "instructions.sh: valgrind is not installed (apt-get install valgrind)" >&2
+  echo "instructions.sh: valgrind is not installed (run tools/setup.sh as root)" >&2
   exit 1
 fi
 bazel build -c opt //bench:unary_instructions >&2

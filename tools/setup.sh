@@ -19,6 +19,7 @@ libabsl-dev                abseil (status, flags, time, synchronization)
 libgtest-dev               GoogleTest
 libgmock-dev               GoogleMock
 libbenchmark-dev           Google Benchmark (bench/)
+valgrind                   callgrind instruction counts (bench/instructions.sh)
 libssl-dev                 OpenSSL, for minting test certificates
 openssl                    OpenSSL command line
 grpc-proto                 official grpc/health/v1/health.proto
