@@ -29,10 +29,6 @@ namespace {
 
 using ::google::protobuf::Message;
 
-namespace dw = ::descarteslabs::workflows;
-namespace dd = ::descarteslabs::discover::v0alpha;
-namespace hv1 = ::grpc::health::v1;
-
 std::string FirstProperty(const grpc::AuthContext& auth, const char* property) {
   std::vector<grpc::string_ref> values = auth.FindPropertyValues(property);
   if (values.empty()) return "";
