@@ -49,7 +49,7 @@ bare="$(per_call bare)"
 echo "| subject | instructions per call | ratio to bare |"
 echo "|---|---|---|"
 echo "| bare grpc++ | ${bare} | 1.000 |"
-for side in fake fake_nojournal fake_scripted; do
+for side in fake fake_nojournal fake_scripted fake_gmock; do
   fake="$(per_call "${side}")"
   ratio="$(awk -v f="${fake}" -v b="${bare}" 'BEGIN { printf "%.3f", f / b }')"
   echo "| ${side} | ${fake} | ${ratio} |"

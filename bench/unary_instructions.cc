@@ -4,53 +4,36 @@
 // fake's overhead is. Run through bench/instructions.sh, which runs this
 // binary under callgrind with two call counts per side; the difference of the
 // totals is the cost of the extra calls alone (start-up and warm-up cancel).
+// The subjects are bench_env's, the same as workflows_bench's.
 //
-//   unary_instructions <bare|fake|fake_nojournal|fake_scripted> <calls>
-
-#include <grpcpp/grpcpp.h>
+//   unary_instructions <bare|fake|fake_scripted|fake_nojournal|fake_gmock>
+//                      <calls>
 
 #include <cstdio>
-#include <cstdlib>
-#include <memory>
+#include <optional>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/string_view.h"
-#include "bench/bare_server.h"
-#include "fake_server/fake_workflows_server.h"
-#include "fake_server/in_memory_backend.h"
-#include "proto/job.grpc.pb.h"
-
-namespace dw = ::descarteslabs::workflows;
+#include "bench/bench_env.h"
 
 namespace {
 
-int TimedCalls(dw::JobAPI::Stub& stub, const std::string& id, int calls) {
+using ::workflows::bench::Env;
+
+int FailedCalls(const Env& env, int calls, std::string* error) {
+  auto stub = descarteslabs::workflows::JobAPI::NewStub(env.channel);
   int failures = 0;
   for (int i = 0; i < calls; ++i) {
-    grpc::ClientContext context;
-    dw::GetJobRequest request;
-    request.set_id(id);
-    dw::Job job;
-    if (!stub.GetJob(&context, request, &job).ok() || job.id() != id) {
-      ++failures;
-    }
+    if (!workflows::bench::GetJobOnce(*stub, env.job_id, error)) ++failures;
   }
   return failures;
-}
-
-dw::Job SampleJob() {
-  dw::Job job;
-  job.set_serialized_graft("{\"x\": [\"code\", 1]}");
-  job.set_channel("v0-20");
-  job.set_user("user-1");
-  return job;
 }
 
 int Usage() {
   std::fprintf(stderr,
                "usage: unary_instructions "
-               "<bare|fake|fake_nojournal|fake_scripted> <calls>\n");
+               "<bare|fake|fake_scripted|fake_nojournal|fake_gmock> <calls>\n");
   return 2;
 }
 
@@ -61,56 +44,25 @@ int main(int argc, char** argv) {
   if (argc != 3 || !absl::SimpleAtoi(argv[2], &calls) || calls <= 0) {
     return Usage();
   }
-  const absl::string_view side = argv[1];
-  std::unique_ptr<workflows::bench::BareServer> bare;
-  std::unique_ptr<workflows::fake::FakeWorkflowsServer> fake;
-  std::shared_ptr<grpc::Channel> channel;
-  std::string id;
-  if (side == "bare") {
-    auto started = workflows::bench::BareServer::Start({});
-    if (!started.ok()) {
-      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
-      return 1;
-    }
-    bare = *std::move(started);
-    id = bare->backend().PutJob(SampleJob());
-    channel = bare->InProcessChannel();
-  } else if (side == "fake" || side == "fake_nojournal" ||
-             side == "fake_scripted") {
-    workflows::fake::FakeServerOptions options;
-    options.transport = workflows::fake::Transport::kInProcess;
-    options.journal.enabled = side != "fake_nojournal";
-    auto started = workflows::fake::FakeWorkflowsServer::Start(options);
-    if (!started.ok()) {
-      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
-      return 1;
-    }
-    fake = *std::move(started);
-    id = fake->in_memory_backend()->PutJob(SampleJob());
-    if (side == "fake_scripted") {
-      workflows::fake::Rule rule;
-      rule.set_method("GetJob");
-      dw::Job job = SampleJob();
-      job.set_id(id);
-      rule.mutable_behavior()->mutable_reply()->PackFrom(job);
-      if (absl::Status added = fake->script().AddRule(rule); !added.ok()) {
-        std::fprintf(stderr, "%s\n", added.ToString().c_str());
-        return 1;
-      }
-    }
-    channel = fake->InProcessChannel();
-  } else {
-    return Usage();
-  }
-  auto stub = dw::JobAPI::NewStub(channel);
-  // Warm up: connection, first-call allocations, lazily built state.
-  if (TimedCalls(*stub, id, 50) != 0) {
-    std::fprintf(stderr, "warm-up calls failed\n");
+  const std::optional<workflows::bench::Side> side =
+      workflows::bench::ParseSide(argv[1]);
+  if (!side.has_value()) return Usage();
+  absl::StatusOr<Env> env =
+      workflows::bench::MakeEnv(*side, workflows::bench::kInProcess);
+  if (!env.ok()) {
+    std::fprintf(stderr, "%s\n", env.status().ToString().c_str());
     return 1;
   }
-  const int failures = TimedCalls(*stub, id, calls);
+  std::string error;
+  // Warm up: connection, first-call allocations, lazily built state.
+  if (FailedCalls(*env, 50, &error) != 0) {
+    std::fprintf(stderr, "warm-up calls failed: %s\n", error.c_str());
+    return 1;
+  }
+  const int failures = FailedCalls(*env, calls, &error);
   if (failures != 0) {
-    std::fprintf(stderr, "%d of %d calls failed\n", failures, calls);
+    std::fprintf(stderr, "%d of %d calls failed: %s\n", failures, calls,
+                 error.c_str());
     return 1;
   }
   std::printf("%s: %d calls\n", argv[1], calls);

@@ -1,5 +1,6 @@
 #include "fake_server/journal.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
@@ -111,7 +112,7 @@ void Journal::ActiveCall::SetDeadlineRemaining(absl::Duration remaining) {
   if (recording_) entry_.deadline_remaining = remaining;
 }
 
-void Journal::ActiveCall::SetPeer(std::string peer) {
+void Journal::ActiveCall::SetPeer(std::shared_ptr<const std::string> peer) {
   if (recording_) entry_.peer = std::move(peer);
 }
 
@@ -124,14 +125,18 @@ void Journal::ActiveCall::SetIdentity(
 }
 
 void Journal::ActiveCall::SetRule(absl::string_view rule) {
-  if (recording_) entry_.rule.assign(rule.data(), rule.size());
+  if (recording_ && !rule.empty()) {
+    entry_.MutableRare().rule.assign(rule.data(), rule.size());
+  }
 }
 
 Journal::ActiveCall Journal::Begin(absl::string_view method,
                                    absl::Time start_time,
                                    absl::string_view session) {
   ActiveCall call;
-  call.entry_.session.assign(session.data(), session.size());
+  if (!session.empty()) {
+    call.entry_.MutableRare().session.assign(session.data(), session.size());
+  }
   absl::MutexLock lock(&mu_);
   call.recording_ = enabled_;
   call.entry_.sequence = next_sequence_++;
@@ -139,8 +144,8 @@ Journal::ActiveCall Journal::Begin(absl::string_view method,
   if (name == names_.end()) name = names_.emplace(method).first;
   call.entry_.method = &*name;
   call.entry_.start_time = start_time;
-  in_flight_.emplace_hint(in_flight_.end(), call.entry_.sequence,
-                          InFlightEntry{&*name, call.entry_.session});
+  in_flight_.try_emplace(call.entry_.sequence,
+                         InFlightEntry{&*name, std::string(session)});
   changed_.SignalAll();
   return call;
 }
@@ -149,24 +154,21 @@ void Journal::End(ActiveCall& call, const grpc::Status& status) {
   if (call.ended_) return;
   call.ended_ = true;
   call.entry_.status_code = status.error_code();
-  if (call.recording_) call.entry_.status_message = status.error_message();
+  if (call.recording_ && !status.error_message().empty()) {
+    call.entry_.MutableRare().status_message = status.error_message();
+  }
   // Destroyed after the lock is released, so that dropping the oldest call
   // never makes other calls wait on its deallocation.
   std::optional<Entry> dropped;
   absl::MutexLock lock(&mu_);
   auto it = in_flight_.find(call.entry_.sequence);
   if (it != in_flight_.end()) {
-    auto session = ended_counts_.find(call.entry_.session);
-    if (session == ended_counts_.end()) {
-      session = ended_counts_.try_emplace(call.entry_.session).first;
+    const absl::string_view session = call.entry_.session();
+    auto counts = ended_counts_.find(session);
+    if (counts == ended_counts_.end()) {
+      counts = ended_counts_.try_emplace(std::string(session)).first;
     }
-    const std::string& method = *it->second.method;
-    auto count = session->second.find(method);
-    if (count == session->second.end()) {
-      session->second.emplace(method, 1);
-    } else {
-      ++count->second;
-    }
+    ++counts->second[it->second.method];
     in_flight_.erase(it);
   }
   if (call.recording_ && enabled_) {
@@ -184,7 +186,11 @@ RecordedCall Journal::ToRecordedCall(const Entry& entry) {
   RecordedCall call;
   call.set_sequence(entry.sequence);
   if (entry.method != nullptr) call.set_method(*entry.method);
-  call.set_session(entry.session);
+  if (entry.rare != nullptr) {
+    call.set_session(entry.rare->session);
+    call.set_rule(entry.rare->rule);
+    call.set_status_message(entry.rare->status_message);
+  }
   *call.mutable_start_time() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
           absl::ToUnixNanos(entry.start_time));
@@ -202,20 +208,18 @@ RecordedCall Journal::ToRecordedCall(const Entry& entry) {
     metadata->set_key(key);
     metadata->set_value(value);
   }
-  if (entry.deadline_remaining.has_value()) {
+  if (entry.deadline_remaining != absl::InfiniteDuration()) {
     *call.mutable_deadline_remaining() =
         google::protobuf::util::TimeUtil::NanosecondsToDuration(
-            absl::ToInt64Nanoseconds(*entry.deadline_remaining));
+            absl::ToInt64Nanoseconds(entry.deadline_remaining));
   }
-  call.set_peer(entry.peer);
+  if (entry.peer != nullptr) call.set_peer(*entry.peer);
   if (entry.transport_identity != nullptr) {
     *call.mutable_identity() = *entry.transport_identity;
     call.mutable_identity()->set_has_bearer_token(entry.has_bearer_token);
   }
-  call.set_rule(entry.rule);
   call.set_status_code(StatusCodeName(entry.status_code));
   call.set_status_code_number(static_cast<int>(entry.status_code));
-  call.set_status_message(entry.status_message);
   for (const Payload& response : entry.responses) {
     pack(response, call.add_responses());
   }
@@ -262,7 +266,7 @@ std::vector<RecordedCall> Journal::CallsIn(const SessionFilter& session,
   std::vector<RecordedCall> result;
   absl::MutexLock lock(&mu_);
   for (const Entry& entry : calls_) {
-    if (Covers(session, entry.session) &&
+    if (Covers(session, entry.session()) &&
         (method.empty() || MethodMatches(*entry.method, method))) {
       result.push_back(ToRecordedCall(entry));
     }
@@ -276,8 +280,8 @@ absl::Status Journal::WaitUntilIdle(absl::Duration timeout) const {
   while (!in_flight_.empty()) {
     if (changed_.WaitWithDeadline(&mu_, deadline) && !in_flight_.empty()) {
       std::vector<std::string> calls;
-      for (const auto& [sequence, running] : in_flight_) {
-        calls.push_back(absl::StrCat(*running.method, " (#", sequence, ")"));
+      for (const auto& [sequence, running] : SortedInFlightLocked()) {
+        calls.push_back(absl::StrCat(*running->method, " (#", sequence, ")"));
       }
       return absl::DeadlineExceededError(absl::StrCat(
           "after ", absl::FormatDuration(timeout), ", ", in_flight_.size(),
@@ -287,12 +291,24 @@ absl::Status Journal::WaitUntilIdle(absl::Duration timeout) const {
   return absl::OkStatus();
 }
 
+std::vector<std::pair<uint64_t, const Journal::InFlightEntry*>>
+Journal::SortedInFlightLocked() const {
+  std::vector<std::pair<uint64_t, const InFlightEntry*>> sorted;
+  sorted.reserve(in_flight_.size());
+  for (const auto& [sequence, running] : in_flight_) {
+    sorted.emplace_back(sequence, &running);
+  }
+  std::sort(sorted.begin(), sorted.end());
+  return sorted;
+}
+
 std::vector<Journal::InFlightCall> Journal::InFlight() const {
   std::vector<InFlightCall> result;
   absl::MutexLock lock(&mu_);
   result.reserve(in_flight_.size());
-  for (const auto& [sequence, running] : in_flight_) {
-    result.push_back(InFlightCall{sequence, *running.method, running.session});
+  for (const auto& [sequence, running] : SortedInFlightLocked()) {
+    result.push_back(
+        InFlightCall{sequence, *running->method, running->session});
   }
   return result;
 }
@@ -303,7 +319,7 @@ int64_t Journal::CountLocked(const SessionFilter& session,
   for (const auto& [name, counts] : ended_counts_) {
     if (!Covers(session, name)) continue;
     for (const auto& [full, count] : counts) {
-      if (MethodMatches(full, method)) n += count;
+      if (MethodMatches(*full, method)) n += count;
     }
   }
   return n;
@@ -326,7 +342,7 @@ std::string Journal::DescribeSeenLocked(const SessionFilter& session) const {
   std::map<std::string, int64_t> ended;
   for (const auto& [name, counts] : ended_counts_) {
     if (!Covers(session, name)) continue;
-    for (const auto& [full, count] : counts) ended[full] += count;
+    for (const auto& [full, count] : counts) ended[*full] += count;
   }
   std::vector<std::string> seen;
   for (const auto& [full, count] : ended) {
@@ -433,7 +449,7 @@ void Journal::ClearSession(absl::string_view session) {
   absl::MutexLock lock(&mu_);
   std::deque<Entry> kept;
   for (Entry& entry : calls_) {
-    (entry.session == session ? removed : kept).push_back(std::move(entry));
+    (entry.session() == session ? removed : kept).push_back(std::move(entry));
   }
   calls_.swap(kept);
   auto counts = ended_counts_.find(session);
@@ -454,7 +470,7 @@ JournalDump Journal::Dump(const DumpOptions& options) const {
       dump.mutable_calls()->Reserve(static_cast<int>(calls_.size()));
     }
     for (const Entry& entry : calls_) {
-      if (Covers(session, entry.session)) {
+      if (Covers(session, entry.session())) {
         *dump.add_calls() = ToRecordedCall(entry);
       }
     }

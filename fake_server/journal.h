@@ -9,12 +9,14 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
+#include "absl/container/node_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -67,29 +69,49 @@ class Journal {
     std::string bytes;
   };
 
+  // What few calls have: a session, a rule that matched, an error message.
+  // Allocated only for those calls, to keep Entry small (see calls_).
+  struct Rare {
+    std::string session;
+    std::string rule;
+    std::string status_message;
+  };
+
   // One call as stored. Kept in native types rather than as a RecordedCall:
   // building that message (Anys, Timestamps, a message per metadata entry)
   // on every call was most of the fake server's per-call overhead (#7).
   struct Entry {
     uint64_t sequence = 0;
     const std::string* method = nullptr;  // interned in names_
-    // "" (no allocation) for untagged calls.
-    std::string session;
     absl::Time start_time;
+    // InfiniteDuration() when the client sent no deadline.
+    absl::Duration deadline_remaining = absl::InfiniteDuration();
     // One request per call (no client streaming): inline, no allocation.
     absl::InlinedVector<Payload, 1> requests;
     std::vector<Payload> responses;
     std::multimap<std::string, std::string> request_metadata;
-    std::optional<absl::Duration> deadline_remaining;
-    std::string peer;
-    // The transport's part of the identity, shared by all calls of an
-    // in-process server; has_bearer_token is per call.
+    // Shared by all calls over one transport where the server can tell.
+    std::shared_ptr<const std::string> peer;
+    // The transport's part of the identity, shared likewise;
+    // has_bearer_token is per call.
     std::shared_ptr<const CallerIdentity> transport_identity;
-    bool has_bearer_token = false;
-    std::string rule;
     grpc::StatusCode status_code = grpc::StatusCode::OK;
-    std::string status_message;
+    bool has_bearer_token = false;
+    std::unique_ptr<Rare> rare;  // null: all of Rare's fields are ""
+
+    absl::string_view session() const {
+      return rare == nullptr ? absl::string_view() : rare->session;
+    }
+    Rare& MutableRare() {
+      if (rare == nullptr) rare = std::make_unique<Rare>();
+      return *rare;
+    }
   };
+  // The retained calls live in a std::deque, which packs 512 / sizeof(Entry)
+  // entries per block: at 257 bytes or more each entry gets a 512-byte block
+  // of its own, and retaining a call costs twice the memory (and page
+  // faults) it needs.
+  static_assert(sizeof(Entry) <= 256, "keep Journal::Entry within 256 bytes");
 
  public:
   // One call between Begin() and End(), owned by the server thread handling
@@ -115,7 +137,8 @@ class Journal {
     // Takes the metadata by value so that a caller done with it can move it.
     void SetRequestMetadata(std::multimap<std::string, std::string> metadata);
     void SetDeadlineRemaining(absl::Duration remaining);
-    void SetPeer(std::string peer);
+    // Shared, so that calls over one transport need not copy it.
+    void SetPeer(std::shared_ptr<const std::string> peer);
     // `transport_identity` without has_bearer_token, which is given apart so
     // that calls over one transport can share it.
     void SetIdentity(std::shared_ptr<const CallerIdentity> transport_identity,
@@ -266,6 +289,9 @@ class Journal {
   int64_t CountInFlightLocked(const SessionFilter& session,
                               absl::string_view method) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // in_flight_, oldest first.
+  std::vector<std::pair<uint64_t, const InFlightEntry*>> SortedInFlightLocked()
+      const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   static RecordedCall ToRecordedCall(const Entry& entry);
 
   const size_t max_calls_;
@@ -276,15 +302,18 @@ class Journal {
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Entry> calls_ ABSL_GUARDED_BY(mu_);
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
-  // Ended calls per session, then per full method name, since the last
-  // Clear() (or ClearSession()).
-  std::map<std::string, std::map<std::string, int64_t, std::less<>>,
-           std::less<>>
+  // Ended calls per session, then per method (interned in names_), since
+  // the last Clear() (or ClearSession()). Hash maps, because every call
+  // updates them under mu_; readers sort what they show.
+  absl::flat_hash_map<std::string,
+                      absl::flat_hash_map<const std::string*, int64_t>>
       ended_counts_ ABSL_GUARDED_BY(mu_);
   // Method names seen so far, interned so that recording a call allocates no
-  // string; never shrinks (there are only so many methods).
-  std::set<std::string, std::less<>> names_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, InFlightEntry> in_flight_ ABSL_GUARDED_BY(mu_);
+  // string (node-based: the pointers stay valid); never shrinks (there are
+  // only so many methods).
+  absl::node_hash_set<std::string> names_ ABSL_GUARDED_BY(mu_);
+  // Calls begun and not ended, by sequence number (readers sort them).
+  absl::flat_hash_map<uint64_t, InFlightEntry> in_flight_ ABSL_GUARDED_BY(mu_);
 };
 
 // "OK", "UNAVAILABLE", ... for a grpc::StatusCode.

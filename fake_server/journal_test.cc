@@ -285,7 +285,7 @@ TEST(JournalTest, DeterministicTextProtoOmitsVolatileFields) {
   descarteslabs::workflows::GetJobRequest request;
   request.set_id("job-1");
   call.AddRequest(request);
-  call.SetPeer("ipv4:127.0.0.1:41234");
+  call.SetPeer(std::make_shared<const std::string>("ipv4:127.0.0.1:41234"));
   call.SetDeadlineRemaining(absl::Seconds(5));
   call.SetRequestMetadata({{"user-agent", "grpc-c++/1.51.1"},
                            {"grpc-accept-encoding", "gzip"},

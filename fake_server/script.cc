@@ -577,8 +577,23 @@ void Script::SetAuthPolicy(const AuthPolicy& policy) {
 }
 
 std::optional<Decision> Script::CheckAuth(const CallView& call) const {
+  return CheckAuthIn(*Snapshot(), call);
+}
+
+Decision Script::Decide(const CallView& call) {
+  return DecideIn(*Snapshot(), call);
+}
+
+Decision Script::DecideCall(const CallView& call) {
   const std::shared_ptr<const State> state = Snapshot();
-  const AuthPolicy& auth = state->auth;
+  std::optional<Decision> refused = CheckAuthIn(*state, call);
+  if (refused.has_value()) return *std::move(refused);
+  return DecideIn(*state, call);
+}
+
+std::optional<Decision> Script::CheckAuthIn(const State& state,
+                                            const CallView& call) {
+  const AuthPolicy& auth = state.auth;
   const bool has_policy = auth.require_bearer_token() ||
                           !auth.valid_tokens().empty() ||
                           !auth.expired_tokens().empty() ||
@@ -616,20 +631,19 @@ std::optional<Decision> Script::CheckAuth(const CallView& call) const {
   return std::nullopt;
 }
 
-Decision Script::Decide(const CallView& call) {
-  const std::shared_ptr<const State> state = Snapshot();
+Decision Script::DecideIn(const State& state, const CallView& call) {
   Decision decision;
   // Session-less servers (the common case, and the benchmark's) skip the
   // metadata lookup entirely.
   const std::vector<std::shared_ptr<CompiledRule>>* session_rules = nullptr;
-  if (!state->session_rules.empty() && call.metadata != nullptr) {
+  if (!state.session_rules.empty() && call.metadata != nullptr) {
     const absl::string_view session = SessionOf(*call.metadata);
     if (!session.empty()) {
-      auto it = state->session_rules.find(session);
-      if (it != state->session_rules.end()) session_rules = &it->second;
+      auto it = state.session_rules.find(session);
+      if (it != state.session_rules.end()) session_rules = &it->second;
     }
   }
-  if (session_rules == nullptr && state->rules.empty()) {
+  if (session_rules == nullptr && state.rules.empty()) {
     decision.behavior.set_pass_through(true);
     return decision;
   }
@@ -668,7 +682,7 @@ Decision Script::Decide(const CallView& call) {
         return false;
       };
   if (session_rules != nullptr && try_rules(*session_rules)) return decision;
-  if (try_rules(state->rules)) return decision;
+  if (try_rules(state.rules)) return decision;
   decision.behavior.set_pass_through(true);
   return decision;
 }

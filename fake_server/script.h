@@ -127,12 +127,11 @@ class Script {
   // Behavior whose `fail` is UNAUTHENTICATED or PERMISSION_DENIED and whose
   // `trailing_metadata` carries `retry-after` when the policy sets it, with
   // rule_name kAuthPolicyRuleName. Run it like any other Decision, so the
-  // trailers reach the client and the journal records the rejection:
+  // trailers reach the client and the journal records the rejection
+  // (DecideCall below does both steps):
   //
   //   std::optional<Decision> rejected = script.CheckAuth(view);
-  //   Decision decision = rejected ? *std::move(rejected) :
-  //   script.Decide(view); grpc::Status status =
-  //   RunUnaryBehavior(decision.behavior, call, ...);
+  //   if (rejected) status = RunUnaryBehavior(rejected->behavior, call, ...);
   //
   // Messages: "missing authorization: Bearer token", "authorization token
   // expired; ...", "invalid bearer token", "permission denied for this
@@ -148,10 +147,23 @@ class Script {
   // rule version from start to end.
   Decision Decide(const CallView& call);
 
+  // What the server runs for a call: CheckAuth's refusal if the auth policy
+  // refuses it, else Decide's decision, both from one version of the script
+  // (so a rescript between the two cannot mix policies).
+  //
+  //   const Decision decision = script.DecideCall(view);
+  //   grpc::Status status = RunUnaryBehavior(decision.behavior, call, ...);
+  Decision DecideCall(const CallView& call);
+
  private:
   // An immutable version of the rules and auth policy; replaced, never
   // modified, so Decide works on a snapshot without holding mu_.
   struct State;
+
+  // CheckAuth and Decide on a given version of the State.
+  static std::optional<Decision> CheckAuthIn(const State& state,
+                                             const CallView& call);
+  Decision DecideIn(const State& state, const CallView& call);
 
   // Draws uniformly from [0, 1).
   double Draw();

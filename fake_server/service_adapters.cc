@@ -43,9 +43,17 @@ bool HasBearerToken(const std::multimap<std::string, std::string>& metadata) {
 
 // The whole payload of a received message, as one string.
 std::string Flatten(const grpc::ByteBuffer& buffer) {
-  std::vector<grpc::Slice> slices;
   std::string bytes;
-  if (!buffer.Valid() || !buffer.Dump(&slices).ok()) return bytes;
+  if (!buffer.Valid()) return bytes;
+  grpc::Slice single;
+  // A small message arrives as one slice (always, in-process): copy it
+  // without building Dump's vector.
+  if (buffer.TrySingleSlice(&single).ok()) {
+    bytes.assign(reinterpret_cast<const char*>(single.begin()), single.size());
+    return bytes;
+  }
+  std::vector<grpc::Slice> slices;
+  if (!buffer.Dump(&slices).ok()) return bytes;
   bytes.reserve(buffer.Length());
   for (const grpc::Slice& slice : slices) {
     bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
@@ -93,13 +101,13 @@ void RecordArrival(const ServerCore& core, ServerCallContext& call,
     // ask gRPC once, not per call (each answer allocates; the peer string
     // and the AuthContext were a measurable part of the per-call cost).
     std::call_once(core.identity_once, [&] {
-      core.transport_peer = call.peer();
+      core.transport_peer = std::make_shared<const std::string>(call.peer());
       core.transport_identity = TransportIdentityOf(*call.server_context());
     });
     entry.SetPeer(core.transport_peer);
     entry.SetIdentity(core.transport_identity, has_bearer);
   } else {
-    entry.SetPeer(call.peer());
+    entry.SetPeer(std::make_shared<const std::string>(call.peer()));
     entry.SetIdentity(TransportIdentityOf(*call.server_context()), has_bearer);
   }
 }
@@ -141,9 +149,7 @@ grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
   const CallView view{method, &request, &call.request_metadata()};
   // A call the auth policy refuses runs the refusal as its behaviour, so it
   // gets the same metadata handling and journaling as a scripted failure.
-  std::optional<Decision> refused = core.script->CheckAuth(view);
-  const Decision decision =
-      refused.has_value() ? *std::move(refused) : core.script->Decide(view);
+  const Decision decision = core.script->DecideCall(view);
   if (record != nullptr) record->SetRule(decision.rule_name);
   grpc::Status status = run(decision.behavior, call, record);
   status = AdjustForShutdown(call, std::move(status));
@@ -211,7 +217,9 @@ grpc::Status Unary(const ServerCore* core, const char* method,
               std::string(reinterpret_cast<const char*>(wire.begin()),
                           wire.size()));
         }
-        *response_buffer = grpc::ByteBuffer(&wire, 1);
+        // Swapped in, not assigned: assignment would copy the buffer.
+        grpc::ByteBuffer wire_buffer(&wire, 1);
+        response_buffer->Swap(&wire_buffer);
         return status;
       });
 }

@@ -32,7 +32,7 @@ struct ServerCore {
   // std::, not absl::call_once: abseil's runs on Debian's uninstrumented
   // spinlocks, so ThreadSanitizer could not see its happens-before edge.
   mutable std::once_flag identity_once;
-  mutable std::string transport_peer;
+  mutable std::shared_ptr<const std::string> transport_peer;
   mutable std::shared_ptr<const CallerIdentity> transport_identity;
 };
 
