@@ -50,6 +50,13 @@ std::string StatusCodeName(grpc::StatusCode code) {
   return absl::StrCat("CODE_", number);
 }
 
+Journal::Payload Journal::SerializedPayload(
+    const google::protobuf::Message& message) {
+  const std::string bytes = message.SerializeAsString();
+  return Payload{message.GetDescriptor(),
+                 grpc::Slice(bytes.data(), bytes.size())};
+}
+
 Journal::Journal(JournalOptions options)
     : max_calls_(options.max_calls), enabled_(options.enabled) {}
 
@@ -79,33 +86,27 @@ absl::Status Journal::ValidateMethodQuery(absl::string_view method) {
 }
 
 void Journal::ActiveCall::AddRequest(const google::protobuf::Message& request) {
-  if (!recording_) return;
-  Payload& payload = entry_.requests.emplace_back();
-  payload.type = request.GetDescriptor();
-  request.SerializeToString(&payload.bytes);
+  if (recording_) entry_.requests.push_back(SerializedPayload(request));
 }
 
 void Journal::ActiveCall::AddResponse(
     const google::protobuf::Message& response) {
-  if (!recording_) return;
-  Payload& payload = entry_.responses.emplace_back();
-  payload.type = response.GetDescriptor();
-  response.SerializeToString(&payload.bytes);
+  if (recording_) entry_.responses.push_back(SerializedPayload(response));
 }
 
 void Journal::ActiveCall::AddRequestBytes(
-    const google::protobuf::Descriptor* type, std::string bytes) {
+    const google::protobuf::Descriptor* type, grpc::Slice bytes) {
   if (recording_) entry_.requests.push_back(Payload{type, std::move(bytes)});
 }
 
 void Journal::ActiveCall::AddResponseBytes(
-    const google::protobuf::Descriptor* type, std::string bytes) {
+    const google::protobuf::Descriptor* type, grpc::Slice bytes) {
   if (recording_) entry_.responses.push_back(Payload{type, std::move(bytes)});
 }
 
 void Journal::ActiveCall::SetRequestMetadata(
     std::multimap<std::string, std::string> metadata) {
-  if (recording_) entry_.request_metadata = std::move(metadata);
+  if (recording_) request_metadata_ = std::move(metadata);
 }
 
 void Journal::ActiveCall::SetDeadlineRemaining(absl::Duration remaining) {
@@ -172,6 +173,12 @@ void Journal::End(ActiveCall& call, const grpc::Status& status) {
     in_flight_.erase(it);
   }
   if (call.recording_ && enabled_) {
+    if (last_metadata_ == nullptr ||
+        *last_metadata_ != call.request_metadata_) {
+      last_metadata_ =
+          std::make_shared<const Metadata>(std::move(call.request_metadata_));
+    }
+    call.entry_.request_metadata = last_metadata_;
     calls_.push_back(std::move(call.entry_));
     if (calls_.size() > max_calls_) {
       dropped.emplace(std::move(calls_.front()));
@@ -198,15 +205,18 @@ RecordedCall Journal::ToRecordedCall(const Entry& entry) {
     // The URL Any::PackFrom would write.
     any->set_type_url(
         absl::StrCat("type.googleapis.com/", payload.type->full_name()));
-    any->set_value(payload.bytes);
+    any->set_value(reinterpret_cast<const char*>(payload.bytes.begin()),
+                   payload.bytes.size());
   };
   for (const Payload& request : entry.requests) {
     pack(request, call.add_requests());
   }
-  for (const auto& [key, value] : entry.request_metadata) {
-    RecordedMetadata* metadata = call.add_request_metadata();
-    metadata->set_key(key);
-    metadata->set_value(value);
+  if (entry.request_metadata != nullptr) {
+    for (const auto& [key, value] : *entry.request_metadata) {
+      RecordedMetadata* metadata = call.add_request_metadata();
+      metadata->set_key(key);
+      metadata->set_value(value);
+    }
   }
   if (entry.deadline_remaining != absl::InfiniteDuration()) {
     *call.mutable_deadline_remaining() =
@@ -439,6 +449,7 @@ absl::Status Journal::WaitForRunning(const SessionFilter& session,
 void Journal::Clear() {
   absl::MutexLock lock(&mu_);
   calls_.clear();
+  last_metadata_ = nullptr;
   dropped_ = 0;
   ended_counts_.clear();
 }

@@ -1,6 +1,7 @@
 #ifndef WORKFLOWS_FAKE_SERVER_JOURNAL_H_
 #define WORKFLOWS_FAKE_SERVER_JOURNAL_H_
 
+#include <grpcpp/support/slice.h>
 #include <grpcpp/support/status.h>
 
 #include <cstddef>
@@ -63,11 +64,15 @@ class Journal {
   // A request or response as recorded: its type and wire bytes. Packed into
   // a google.protobuf.Any only when the journal is read, so recording costs
   // at most one serialization (none for unary calls, whose bytes the server
-  // has anyway) and no Any per message.
+  // has anyway) and no Any per message. A grpc::Slice, so that a unary
+  // response is kept by reference to the very bytes sent (no copy), and a
+  // short request (up to 23 bytes) is stored inline.
   struct Payload {
     const google::protobuf::Descriptor* type = nullptr;
-    std::string bytes;
+    grpc::Slice bytes;
   };
+
+  using Metadata = std::multimap<std::string, std::string>;
 
   // What few calls have: a session, a rule that matched, an error message.
   // Allocated only for those calls, to keep Entry small (see calls_).
@@ -88,8 +93,10 @@ class Journal {
     absl::Duration deadline_remaining = absl::InfiniteDuration();
     // One request per call (no client streaming): inline, no allocation.
     absl::InlinedVector<Payload, 1> requests;
-    std::vector<Payload> responses;
-    std::multimap<std::string, std::string> request_metadata;
+    absl::InlinedVector<Payload, 1> responses;
+    // Shared with the previous call when equal (see End): calls from one
+    // client mostly send the same metadata, which then costs nothing to keep.
+    std::shared_ptr<const Metadata> request_metadata;
     // Shared by all calls over one transport where the server can tell.
     std::shared_ptr<const std::string> peer;
     // The transport's part of the identity, shared likewise;
@@ -129,11 +136,13 @@ class Journal {
     void AddRequest(const google::protobuf::Message& request);
     void AddResponse(const google::protobuf::Message& response);
     // The same, for a message already in wire form (`bytes` of a `type`), so
-    // that a message serialized for the wire is not serialized again.
+    // that a message serialized for the wire is not serialized again. The
+    // slice is kept as given (a reference, for a refcounted slice): give a
+    // copy of bytes that belong to a larger buffer.
     void AddRequestBytes(const google::protobuf::Descriptor* type,
-                         std::string bytes);
+                         grpc::Slice bytes);
     void AddResponseBytes(const google::protobuf::Descriptor* type,
-                          std::string bytes);
+                          grpc::Slice bytes);
     // Takes the metadata by value so that a caller done with it can move it.
     void SetRequestMetadata(std::multimap<std::string, std::string> metadata);
     void SetDeadlineRemaining(absl::Duration remaining);
@@ -151,6 +160,8 @@ class Journal {
     bool recording_ = false;
     bool ended_ = false;
     Entry entry_;
+    // Becomes entry_.request_metadata at End().
+    Metadata request_metadata_;
   };
 
   // A call that has begun but not ended.
@@ -293,6 +304,7 @@ class Journal {
   std::vector<std::pair<uint64_t, const InFlightEntry*>> SortedInFlightLocked()
       const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   static RecordedCall ToRecordedCall(const Entry& entry);
+  static Payload SerializedPayload(const google::protobuf::Message& message);
 
   const size_t max_calls_;
   mutable absl::Mutex mu_;
@@ -301,6 +313,8 @@ class Journal {
   bool enabled_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
   std::deque<Entry> calls_ ABSL_GUARDED_BY(mu_);
+  // The request metadata of the last call retained.
+  std::shared_ptr<const Metadata> last_metadata_ ABSL_GUARDED_BY(mu_);
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
   // Ended calls per session, then per method (interned in names_), since
   // the last Clear() (or ClearSession()). Hash maps, because every call

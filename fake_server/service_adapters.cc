@@ -41,24 +41,25 @@ bool HasBearerToken(const std::multimap<std::string, std::string>& metadata) {
          absl::StartsWithIgnoreCase(it->second, "bearer ");
 }
 
-// The whole payload of a received message, as one string.
-std::string Flatten(const grpc::ByteBuffer& buffer) {
-  std::string bytes;
-  if (!buffer.Valid()) return bytes;
+// A copy of the whole payload of a received message, as one slice. A copy,
+// because the received slices may be views into a larger read buffer that
+// the journal must not keep alive; a short message is copied inline.
+grpc::Slice CopyPayload(const grpc::ByteBuffer& buffer) {
+  if (!buffer.Valid()) return grpc::Slice();
   grpc::Slice single;
   // A small message arrives as one slice (always, in-process): copy it
   // without building Dump's vector.
   if (buffer.TrySingleSlice(&single).ok()) {
-    bytes.assign(reinterpret_cast<const char*>(single.begin()), single.size());
-    return bytes;
+    return grpc::Slice(single.begin(), single.size());
   }
   std::vector<grpc::Slice> slices;
-  if (!buffer.Dump(&slices).ok()) return bytes;
+  if (!buffer.Dump(&slices).ok()) return grpc::Slice();
+  std::string bytes;
   bytes.reserve(buffer.Length());
   for (const grpc::Slice& slice : slices) {
     bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
-  return bytes;
+  return grpc::Slice(bytes.data(), bytes.size());
 }
 
 // The transport's view of the caller (TLS names, security type), without
@@ -88,7 +89,7 @@ void RecordArrival(const ServerCore& core, ServerCallContext& call,
                    const grpc::ByteBuffer* request_bytes,
                    Journal::ActiveCall& entry) {
   if (request_bytes != nullptr) {
-    entry.AddRequestBytes(request.GetDescriptor(), Flatten(*request_bytes));
+    entry.AddRequestBytes(request.GetDescriptor(), CopyPayload(*request_bytes));
   } else {
     entry.AddRequest(request);
   }
@@ -211,11 +212,9 @@ grpc::Status Unary(const ServerCore* core, const char* method,
                                            Response::descriptor()->full_name(),
                                            " of ", method));
         }
+        // The journal keeps a reference to the bytes sent, not a copy.
         if (record != nullptr) {
-          record->AddResponseBytes(
-              Response::descriptor(),
-              std::string(reinterpret_cast<const char*>(wire.begin()),
-                          wire.size()));
+          record->AddResponseBytes(Response::descriptor(), wire);
         }
         // Swapped in, not assigned: assignment would copy the buffer.
         grpc::ByteBuffer wire_buffer(&wire, 1);
