@@ -68,6 +68,7 @@ extern "C" int WorkflowsTsanAbslAnnotationsLinked() {
 #include "absl/base/options.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/time/time.h"
+#include "tools/tsan_next_definition.h"
 
 #define WORKFLOWS_TSAN_STR2(x) #x
 #define WORKFLOWS_TSAN_STR(x) WORKFLOWS_TSAN_STR2(x)
@@ -88,26 +89,10 @@ using absl::Notification;
 using absl::ReleasableMutexLock;
 using absl::Time;
 
-// abseil's definition of `mangled`: the next one after the executable in the
-// dynamic linker's search order.
-void* Next(const char* mangled) {
-  void* next = dlsym(RTLD_NEXT, mangled);
-  if (next == nullptr) {
-    std::fprintf(stderr,
-                 "tsan_absl_annotations: no definition of %s after the "
-                 "executable (%s)\n",
-                 mangled, dlerror());
-    std::abort();
-  }
-  return next;
-}
-
-// abseil's definition, as a `Fn*` (member functions take `this` as their
-// first argument in the Itanium ABI). Callers cache it in a function-local
-// static.
+// abseil's definition of `mangled` (see tools/tsan_next_definition.h).
 template <typename Fn>
 Fn* Real(const char* mangled) {
-  return reinterpret_cast<Fn*>(Next(mangled));
+  return workflows::tsan::NextDefinition<Fn>("tsan_absl_annotations", mangled);
 }
 
 // The mutex whose definition below this thread is inside, if any. Trivially

@@ -26,15 +26,13 @@
 
 #if defined(__SANITIZE_THREAD__)
 
-#include <dlfcn.h>
 #include <sanitizer/tsan_interface.h>
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "tools/tsan_next_definition.h"
 
 // Defined in libgrpc (src/core/lib/surface/completion_queue.h, not installed);
 // grpc_error_handle is absl::Status since gRPC 1.48.
@@ -57,18 +55,10 @@ class CallCombiner {
 
 namespace {
 
-// libgrpc's definition of `name`, the next one after this module.
+// libgrpc's definition of `name` (see tools/tsan_next_definition.h).
 template <typename Fn>
 Fn* Real(const char* name) {
-  void* next = dlsym(RTLD_NEXT, name);
-  if (next == nullptr) {
-    std::fprintf(stderr,
-                 "tsan_grpc_annotations: no definition of %s after the "
-                 "executable (%s)\n",
-                 name, dlerror());
-    std::abort();
-  }
-  return reinterpret_cast<Fn*>(next);
+  return workflows::tsan::NextDefinition<Fn>("tsan_grpc_annotations", name);
 }
 
 // Tags are the addresses of gRPC++'s operation objects. Skip the small
