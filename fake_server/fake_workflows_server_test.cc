@@ -100,6 +100,25 @@ class FakeWorkflowsServerTest : public testing::TestWithParam<Transport> {
     ASSERT_TRUE(status.ok()) << status;
   }
 
+  // Waits (up to kPrompt) for a call to `method` to end, then sets `call` to
+  // it; fails if the journal then holds any number of such calls but one.
+  //   RecordedCall call;
+  //   ASSERT_TRUE(OnlyCall("WatchJob", &call));
+  testing::AssertionResult OnlyCall(absl::string_view method,
+                                    RecordedCall* call) {
+    const absl::Status ended =
+        server_->journal().WaitForCalls(method, 1, kPrompt);
+    if (!ended.ok()) return testing::AssertionFailure() << ended;
+    std::vector<RecordedCall> calls = server_->journal().Calls(method);
+    if (calls.size() != 1) {
+      return testing::AssertionFailure()
+             << calls.size() << " calls to " << method << " in the journal, "
+             << "expected 1";
+    }
+    *call = std::move(calls[0]);
+    return testing::AssertionSuccess();
+  }
+
   grpc::Status GetWmts(dw::WmtsUrlTemplateResponse* response = nullptr) {
     grpc::ClientContext context;
     context.set_deadline(In(absl::Seconds(10)));
@@ -200,12 +219,11 @@ TEST_P(FakeWorkflowsServerTest,
   ASSERT_TRUE(details.details(0).UnpackTo(&error));
   EXPECT_EQ(error.code(), dw::ERROR_OOM);
 
-  std::vector<RecordedCall> calls =
-      server_->journal().Calls("GetWmtsUrlTemplate");
-  ASSERT_THAT(calls, SizeIs(1));
-  EXPECT_EQ(calls[0].rule(), "throttled");
-  EXPECT_EQ(calls[0].status_code(), "RESOURCE_EXHAUSTED");
-  EXPECT_THAT(calls[0].responses(), IsEmpty());
+  RecordedCall call;
+  ASSERT_TRUE(OnlyCall("GetWmtsUrlTemplate", &call));
+  EXPECT_EQ(call.rule(), "throttled");
+  EXPECT_EQ(call.status_code(), "RESOURCE_EXHAUSTED");
+  EXPECT_THAT(call.responses(), IsEmpty());
 }
 
 // The adapters name each method's path by hand: every method the scenario
@@ -345,12 +363,12 @@ TEST_P(FakeWorkflowsServerTest, ExpireDeadlineRecordsTheClientsDeadline) {
     EXPECT_EQ(jobs_->GetJob(&context, request, &job).error_code(),
               grpc::StatusCode::DEADLINE_EXCEEDED);
     EXPECT_LT(absl::Now() - start, kPrompt);
-    std::vector<RecordedCall> calls = server_->journal().Calls("GetJob");
-    ASSERT_THAT(calls, SizeIs(1));
-    ASSERT_TRUE(calls[0].has_deadline_remaining());
+    RecordedCall call;
+    ASSERT_TRUE(OnlyCall("GetJob", &call));
+    ASSERT_TRUE(call.has_deadline_remaining());
     const absl::Duration remaining =
-        absl::Seconds(calls[0].deadline_remaining().seconds()) +
-        absl::Nanoseconds(calls[0].deadline_remaining().nanos());
+        absl::Seconds(call.deadline_remaining().seconds()) +
+        absl::Nanoseconds(call.deadline_remaining().nanos());
     // gRPC sends the timeout rounded up to a few significant digits
     // (grpc-timeout), so the server may see slightly more than was set.
     EXPECT_LE(remaining, timeout * 1.01 + absl::Seconds(1));
@@ -364,10 +382,9 @@ TEST_P(FakeWorkflowsServerTest, NoDeadlineLeavesDeadlineUnset) {
   dw::WmtsUrlTemplateResponse response;
   ASSERT_TRUE(
       workflows_->GetWmtsUrlTemplate(&context, dw::Empty(), &response).ok());
-  std::vector<RecordedCall> calls =
-      server_->journal().Calls("GetWmtsUrlTemplate");
-  ASSERT_THAT(calls, SizeIs(1));
-  EXPECT_FALSE(calls[0].has_deadline_remaining());
+  RecordedCall call;
+  ASSERT_TRUE(OnlyCall("GetWmtsUrlTemplate", &call));
+  EXPECT_FALSE(call.has_deadline_remaining());
 }
 
 TEST_P(FakeWorkflowsServerTest, FailNTimesThenPassThrough) {
@@ -442,9 +459,9 @@ TEST_P(FakeWorkflowsServerTest, StreamSendsKMessagesThenFails) {
       "10");
   EXPECT_EQ(Metadata(context.GetServerInitialMetadata(), "x-wf-warnings"),
             "stream warning");
-  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
-  ASSERT_THAT(calls, SizeIs(1));
-  EXPECT_THAT(calls[0].responses(), SizeIs(2));
+  RecordedCall call;
+  ASSERT_TRUE(OnlyCall("WatchJob", &call));
+  EXPECT_THAT(call.responses(), SizeIs(2));
 }
 
 TEST_P(FakeWorkflowsServerTest, StreamWithZeroMessagesEndsOk) {
@@ -551,10 +568,10 @@ TEST_P(FakeWorkflowsServerTest, PassThroughStreamWithDelayPerMessage) {
               ElementsAre(dw::Job::QUEUED, dw::Job::PREPARING, dw::Job::RUNNING,
                           dw::Job::SAVING, dw::Job::SUCCEEDED));
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(50));
-  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
-  ASSERT_THAT(calls, SizeIs(1));
-  EXPECT_EQ(calls[0].rule(), "slow watch");
-  EXPECT_THAT(calls[0].responses(), SizeIs(5));
+  RecordedCall call;
+  ASSERT_TRUE(OnlyCall("WatchJob", &call));
+  EXPECT_EQ(call.rule(), "slow watch");
+  EXPECT_THAT(call.responses(), SizeIs(5));
 }
 
 TEST_P(FakeWorkflowsServerTest, StreamThenHangStaysOpenUntilTheDeadline) {
@@ -584,13 +601,12 @@ TEST_P(FakeWorkflowsServerTest, StreamThenHangStaysOpenUntilTheDeadline) {
   EXPECT_FALSE(reader->Read(&state));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(95));
-  ASSERT_TRUE(server_->journal().WaitForCalls("WatchJob", 1, kPrompt).ok());
-  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
-  ASSERT_THAT(calls, SizeIs(1));
+  RecordedCall call;
+  ASSERT_TRUE(OnlyCall("WatchJob", &call));
   // Over TCP the server learns the deadline from a rounded-up grpc-timeout,
   // so the client's own expiry (RST_STREAM, CANCELLED) can reach it first.
-  EXPECT_THAT(calls[0].status_code(), AnyOf("DEADLINE_EXCEEDED", "CANCELLED"));
-  EXPECT_THAT(calls[0].responses(), SizeIs(1));
+  EXPECT_THAT(call.status_code(), AnyOf("DEADLINE_EXCEEDED", "CANCELLED"));
+  EXPECT_THAT(call.responses(), SizeIs(1));
 }
 
 TEST_P(FakeWorkflowsServerTest,
@@ -613,10 +629,9 @@ TEST_P(FakeWorkflowsServerTest,
   context.TryCancel();
   EXPECT_FALSE(reader->Read(&state));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  ASSERT_TRUE(server_->journal().WaitForCalls("WatchJob", 1, kPrompt).ok());
-  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
-  ASSERT_THAT(calls, SizeIs(1));
-  EXPECT_THAT(calls[0].responses(), SizeIs(1));
+  RecordedCall call;
+  ASSERT_TRUE(OnlyCall("WatchJob", &call));
+  EXPECT_THAT(call.responses(), SizeIs(1));
 }
 
 TEST_P(FakeWorkflowsServerTest, ResetCancelsAUnaryCall) {
@@ -636,12 +651,11 @@ TEST_P(FakeWorkflowsServerTest, ResetCancelsAUnaryCall) {
   // A reset carries no trailers.
   EXPECT_EQ(Metadata(context.GetServerTrailingMetadata(), "retry-after"),
             "<absent>");
-  ASSERT_TRUE(server_->journal().WaitForCalls("GetJob", 1, kPrompt).ok());
-  std::vector<RecordedCall> calls = server_->journal().Calls("GetJob");
-  ASSERT_THAT(calls, SizeIs(1));
-  EXPECT_EQ(calls[0].rule(), "rst");
-  EXPECT_EQ(calls[0].status_code(), "CANCELLED");
-  EXPECT_THAT(calls[0].status_message(), HasSubstr("scripted reset"));
+  RecordedCall call;
+  ASSERT_TRUE(OnlyCall("GetJob", &call));
+  EXPECT_EQ(call.rule(), "rst");
+  EXPECT_EQ(call.status_code(), "CANCELLED");
+  EXPECT_THAT(call.status_message(), HasSubstr("scripted reset"));
 }
 
 TEST_P(FakeWorkflowsServerTest, StreamThenResetAfterKMessages) {
@@ -675,12 +689,11 @@ TEST_P(FakeWorkflowsServerTest, StreamThenResetAfterKMessages) {
   // Like a real RST_STREAM, the reset may overtake messages the client had
   // not read yet, so the client sees a prefix of what was sent.
   EXPECT_LE(stages.size(), 2);
-  ASSERT_TRUE(server_->journal().WaitForCalls("WatchJob", 1, kPrompt).ok());
-  std::vector<RecordedCall> calls = server_->journal().Calls("WatchJob");
-  ASSERT_THAT(calls, SizeIs(1));
-  EXPECT_THAT(calls[0].responses(), SizeIs(2));
-  EXPECT_EQ(calls[0].status_code(), "CANCELLED");
-  EXPECT_THAT(calls[0].status_message(), HasSubstr("scripted then_reset"));
+  RecordedCall call;
+  ASSERT_TRUE(OnlyCall("WatchJob", &call));
+  EXPECT_THAT(call.responses(), SizeIs(2));
+  EXPECT_EQ(call.status_code(), "CANCELLED");
+  EXPECT_THAT(call.status_message(), HasSubstr("scripted then_reset"));
 }
 
 TEST_P(FakeWorkflowsServerTest, MatchesOnMetadataAndRequestFields) {
