@@ -171,7 +171,8 @@ f = get("BM_Journal10k/inproc/enabled", "rss_kib_per_10k")
 row("RSS growth per 10,000 calls, journal off vs on (KiB)", b, f,
     f / b if b and f and b > 0 else None)
 f = get("BM_Journal10k/inproc/enabled", "journal_bytes_per_call")
-row("journal bytes per recorded call (RSS growth / calls)", None, f, None)
+row("journal bytes per recorded call (heap in use growth / calls)", None, f,
+    None)
 c = get("BM_Journal10k/inproc/capped1000", "retained_calls")
 d = get("BM_Journal10k/inproc/capped1000", "dropped_calls")
 row("journal max_calls=1000 after 10,000 calls: retained / dropped", c, d,
