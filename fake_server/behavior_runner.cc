@@ -203,6 +203,14 @@ grpc::Status RunPassThroughStream(
 
 }  // namespace
 
+bool IsPlainPassThrough(const Behavior& behavior) {
+  return (behavior.outcome_case() == Behavior::kPassThrough ||
+          behavior.outcome_case() == Behavior::OUTCOME_NOT_SET) &&
+         ToAbslDuration(behavior.delay()) <= absl::ZeroDuration() &&
+         behavior.initial_metadata().empty() &&
+         behavior.trailing_metadata().empty();
+}
+
 bool IsPassThroughStream(const StreamScript& script) {
   return script.pass_through() || script.pass_through_messages() > 0;
 }

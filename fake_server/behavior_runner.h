@@ -57,6 +57,11 @@ grpc::Status RunUnaryBehavior(
     google::protobuf::Message* response,
     const std::function<grpc::Status()>& pass_through);
 
+// True if `behavior` does nothing but pass the call through (no delay, no
+// metadata): what unscripted calls get. RunUnaryBehavior would then only call
+// `pass_through`, so the server calls the backend directly.
+bool IsPlainPassThrough(const Behavior& behavior);
+
 // Runs `behavior` for a server-streaming call. Delays, `hang`,
 // `expire_deadline`, `reset` and `fail` work as for unary calls; `stream`
 // sends its messages (each after `delay_per_message`, cut short when the call

@@ -281,6 +281,32 @@ TEST(RunUnaryBehaviorTest, NoOutcomePassesThrough) {
   EXPECT_THAT(call.trailing(), ElementsAre(Pair("x-scripted", "")));
 }
 
+// The server skips RunUnaryBehavior for these, so anything that would make
+// RunUnaryBehavior do more than call the backend must count as scripted.
+TEST(IsPlainPassThroughTest, OnlyABarePassThroughQualifies) {
+  Behavior unset;
+  EXPECT_TRUE(IsPlainPassThrough(unset));
+  Behavior pass;
+  pass.set_pass_through(true);
+  EXPECT_TRUE(IsPlainPassThrough(pass));
+
+  Behavior delayed = pass;
+  delayed.mutable_delay()->set_nanos(1);
+  EXPECT_FALSE(IsPlainPassThrough(delayed));
+  Behavior with_initial = pass;
+  with_initial.add_initial_metadata()->set_key("x-wf-warnings");
+  EXPECT_FALSE(IsPlainPassThrough(with_initial));
+  Behavior with_trailing;  // outcome unset, as NoOutcomePassesThrough
+  with_trailing.add_trailing_metadata()->set_key("x-scripted");
+  EXPECT_FALSE(IsPlainPassThrough(with_trailing));
+  Behavior fail;
+  fail.mutable_fail()->set_code("UNAVAILABLE");
+  EXPECT_FALSE(IsPlainPassThrough(fail));
+  Behavior hang;
+  hang.set_hang(true);
+  EXPECT_FALSE(IsPlainPassThrough(hang));
+}
+
 TEST(RunUnaryBehaviorTest, ExpireDeadlineAnswersAtOnce) {
   Behavior behavior;
   behavior.set_expire_deadline(true);

@@ -82,14 +82,20 @@ std::shared_ptr<const CallerIdentity> TransportIdentityOf(
   return identity;
 }
 
+// A request as it arrived, and its type.
+struct ReceivedBytes {
+  const grpc::ByteBuffer* buffer;
+  const google::protobuf::Descriptor* type;
+};
+
 // Records what the client sent, as it arrives. Only runs when the journal is
 // recording. The metadata is handed over when the call ends (see HandleCall).
 void RecordArrival(const ServerCore& core, ServerCallContext& call,
-                   const Message& request,
-                   const grpc::ByteBuffer* request_bytes,
+                   const Message& request, const ReceivedBytes* request_bytes,
                    Journal::ActiveCall& entry) {
   if (request_bytes != nullptr) {
-    entry.AddRequestBytes(request.GetDescriptor(), CopyPayload(*request_bytes));
+    entry.AddRequestBytes(request_bytes->type,
+                          CopyPayload(*request_bytes->buffer));
   } else {
     entry.AddRequest(request);
   }
@@ -135,7 +141,7 @@ grpc::Status AdjustForShutdown(const ServerCallContext& call,
 template <typename Run>
 grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
                         grpc::ServerContext* context, const Message& request,
-                        const grpc::ByteBuffer* request_bytes, const Run& run) {
+                        const ReceivedBytes* request_bytes, const Run& run) {
   ServerCallContext call(context, method, core.clock, core.shutdown);
   // The session is recorded even when no session rules exist, so that a
   // test can read its own calls from a shared journal; the lookup is one
@@ -194,14 +200,25 @@ grpc::Status Unary(const ServerCore* core, const char* method,
                           request.InitializationErrorString());
     }
   }
+  // Looked up once: a message's descriptor() checks a once_flag and
+  // indexes protobuf's metadata tables on every call.
+  static const google::protobuf::Descriptor* const request_type =
+      Request::descriptor();
+  static const google::protobuf::Descriptor* const response_type =
+      Response::descriptor();
+  const ReceivedBytes received{&request_buffer, request_type};
   Response response;
   return HandleCall(
-      *core, method, context, request, &request_buffer,
+      *core, method, context, request, &received,
       [&](const Behavior& behavior, ServerCallContext& call,
           Journal::ActiveCall* record) {
-        grpc::Status status = RunUnaryBehavior(behavior, &call, &response, [&] {
+        auto call_backend = [&] {
           return (core->backend->*backend_method)(&call, request, &response);
-        });
+        };
+        grpc::Status status =
+            IsPlainPassThrough(behavior)
+                ? call_backend()
+                : RunUnaryBehavior(behavior, &call, &response, call_backend);
         if (!status.ok()) return status;
         grpc::Slice wire(response.ByteSizeLong());
         uint8_t* begin = const_cast<uint8_t*>(wire.begin());
@@ -214,7 +231,7 @@ grpc::Status Unary(const ServerCore* core, const char* method,
         }
         // The journal keeps a reference to the bytes sent, not a copy.
         if (record != nullptr) {
-          record->AddResponseBytes(Response::descriptor(), wire);
+          record->AddResponseBytes(response_type, wire);
         }
         // Swapped in, not assigned: assignment would copy the buffer.
         grpc::ByteBuffer wire_buffer(&wire, 1);
