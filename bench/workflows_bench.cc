@@ -27,6 +27,8 @@
 #include "bench/bare_server.h"
 #include "bench/bench_env.h"
 #include "fake_server/fake_workflows_server.h"
+#include "fake_server/in_memory_backend.h"
+#include "fake_server/journal.h"
 #include "proto/job.grpc.pb.h"
 #include "testing/workflows_test.h"
 

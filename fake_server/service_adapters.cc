@@ -179,9 +179,10 @@ using StreamMethod = grpc::Status (Backend::*)(CallContext*, const Request&,
                                                ServerStream<Response>*);
 
 // A unary RPC over raw bytes. The fake parses the request and serializes the
-// response exactly as gRPC's generated handlers do, but itself, so that the
-// journal can copy the bytes that cross the wire: recording a call costs two
-// copies instead of two more serializations (bench/instructions.sh).
+// response itself (into one slice, as gRPC's generated handlers do for short
+// messages), so that the journal can keep the bytes that cross the wire:
+// recording a call costs one copy of the request and a reference to the
+// response, instead of two more serializations (bench/instructions.sh).
 template <typename Request, typename Response>
 grpc::Status Unary(const ServerCore* core, const char* method,
                    grpc::ServerContext* context,
@@ -224,10 +225,10 @@ grpc::Status Unary(const ServerCore* core, const char* method,
         uint8_t* begin = const_cast<uint8_t*>(wire.begin());
         if (response.SerializeWithCachedSizesToArray(begin) !=
             begin + wire.size()) {
-          return grpc::Status(grpc::StatusCode::INTERNAL,
-                              absl::StrCat("fake server: cannot serialize the ",
-                                           Response::descriptor()->full_name(),
-                                           " of ", method));
+          return grpc::Status(
+              grpc::StatusCode::INTERNAL,
+              absl::StrCat("fake server: cannot serialize the ",
+                           response_type->full_name(), " of ", method));
         }
         // The journal keeps a reference to the bytes sent, not a copy.
         if (record != nullptr) {
