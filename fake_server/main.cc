@@ -36,6 +36,7 @@
 #include "fake_server/fake_workflows_server.h"
 #include "fake_server/scenario_loader.h"
 #include "fake_server/server_flags.h"
+#include "fake_server/text_limits.h"
 
 namespace workflows {
 namespace fake {
@@ -173,6 +174,9 @@ int Run(int argc, char** argv) {
   if (absl::Status valid = ValidateStandaloneConfig(config); !valid.ok()) {
     Fail(kExitUsage, valid.message());
   }
+  // Every scenario text parsed from here on (files, LoadScenario, rules'
+  // request_textproto) uses the flags' limits.
+  SetDefaultTextParseLimits(config.parse_limits);
 
   FakeServerOptions options;
   options.address = config.listen;

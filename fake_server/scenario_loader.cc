@@ -18,9 +18,9 @@
 #include "absl/strings/str_split.h"
 #include "fake_server/in_memory_backend.h"
 #include "fake_server/script.h"
+#include "fake_server/text_limits.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "proto/job.pb.h"
 
@@ -33,6 +33,21 @@ using google::protobuf::TextFormat;
 
 // More than this many problems is noise; the first ones say what is wrong.
 constexpr int kMaxErrors = 20;
+// Characters of the offending line quoted before and after the column.
+constexpr int kQuoteBefore = 60;
+constexpr int kQuoteAfter = 20;
+// Longest error message returned: gRPC sends it as a trailer, and clients
+// refuse metadata over 8 KiB by default. Field names and rule names come
+// from the input and can be arbitrarily long.
+constexpr size_t kMaxMessageBytes = 4096;
+
+absl::Status Bounded(const absl::Status& status) {
+  if (status.message().size() <= kMaxMessageBytes) return status;
+  return absl::Status(
+      status.code(),
+      absl::StrCat(status.message().substr(0, kMaxMessageBytes), "... (",
+                   status.message().size() - kMaxMessageBytes, " more bytes)"));
+}
 
 // The field a syntax error is about when protobuf does not say: the last
 // `name:` before the error on its line ("code: 14x" -> "code").
@@ -64,13 +79,26 @@ class SourceErrorCollector : public google::protobuf::io::ErrorCollector {
     std::string error =
         absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
     if (line >= 0 && line < static_cast<int>(lines_.size())) {
-      const absl::string_view text = lines_[line];
+      absl::string_view text = lines_[line];
       if (!absl::StrContains(message, "field")) {
         const std::string field = FieldBefore(text, column);
         if (!field.empty()) absl::StrAppend(&error, " (field \"", field, "\")");
       }
-      absl::StrAppend(&error, "\n  ", text, "\n  ",
-                      std::string(std::max(0, column), ' '), "^");
+      // A long line (e.g. 10,000 nested levels on one line) is quoted only
+      // around the column, so the error still fits a gRPC status message.
+      int caret = std::max(0, column);
+      std::string prefix, suffix;
+      if (caret > kQuoteBefore) {
+        text.remove_prefix(std::min<size_t>(caret - kQuoteBefore, text.size()));
+        caret = kQuoteBefore + 3;
+        prefix = "...";
+      }
+      if (text.size() > kQuoteBefore + kQuoteAfter) {
+        text = text.substr(0, kQuoteBefore + kQuoteAfter);
+        suffix = "...";
+      }
+      absl::StrAppend(&error, "\n  ", prefix, text, suffix, "\n  ",
+                      std::string(caret, ' '), "^");
     }
     errors_.push_back(std::move(error));
   }
@@ -258,29 +286,33 @@ absl::Status ValidateScenario(const Scenario& scenario,
 
 absl::StatusOr<Scenario> ParseScenarioText(absl::string_view text,
                                            absl::string_view source_name) {
+  return ParseScenarioText(text, source_name, DefaultTextParseLimits());
+}
+
+absl::StatusOr<Scenario> ParseScenarioText(absl::string_view text,
+                                           absl::string_view source_name,
+                                           const TextParseLimits& limits) {
   Scenario scenario;
   SourceErrorCollector collector(text, source_name);
   TextFormat::ParseInfoTree locations;
-  TextFormat::Parser parser;
-  parser.RecordErrorsTo(&collector);
-  parser.WriteLocationsTo(&locations);
-  // A string_view is not necessarily NUL-terminated; ArrayInputStream takes a
-  // size, so no copy is needed.
-  google::protobuf::io::ArrayInputStream input(text.data(),
-                                               static_cast<int>(text.size()));
-  if (!parser.Parse(&input, &scenario)) {
-    std::string errors = collector.errors();
-    if (errors.empty()) {
-      errors = absl::StrCat(source_name, ": not a valid Scenario textproto");
-    }
-    return absl::InvalidArgumentError(errors);
+  absl::Status parsed = ParseTextWithLimits(text, source_name, limits,
+                                            &collector, &locations, &scenario);
+  if (!parsed.ok()) {
+    const std::string errors = collector.errors();
+    return Bounded(errors.empty() ? parsed
+                                  : absl::InvalidArgumentError(errors));
   }
   absl::Status status = Validate(scenario, Locator(source_name, &locations));
-  if (!status.ok()) return status;
+  if (!status.ok()) return Bounded(status);
   return scenario;
 }
 
 absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path) {
+  return LoadScenarioFile(path, DefaultTextParseLimits());
+}
+
+absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path,
+                                          const TextParseLimits& limits) {
   struct stat info;
   if (stat(path.c_str(), &info) != 0) {
     const int error = errno;
@@ -293,6 +325,12 @@ absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot read scenario file \"", path, "\": not a regular file"));
   }
+  // Refused before reading: the size cap also bounds the memory a file takes.
+  if (info.st_size > limits.max_bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", info.st_size, " bytes, over the limit of ",
+                     limits.max_bytes, " bytes (--max_scenario_bytes)"));
+  }
   std::ifstream file(path, std::ios::binary);
   if (!file.is_open()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -304,7 +342,7 @@ absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot read scenario file \"", path, "\": read error"));
   }
-  return ParseScenarioText(contents.str(), path);
+  return ParseScenarioText(contents.str(), path, limits);
 }
 
 Scenario MergeScenarios(const std::vector<Scenario>& scenarios) {

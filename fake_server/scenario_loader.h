@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "fake_server/scenario.pb.h"
+#include "fake_server/text_limits.h"
 
 namespace workflows {
 namespace fake {
@@ -32,12 +33,25 @@ namespace fake {
 //   reply { [type.googleapis.com/descarteslabs.workflows.Job] { id: "j" } }
 //
 //   absl::StatusOr<Scenario> s = ParseScenarioText(text, "inline");
+//
+// The text is parsed within `limits` (see text_limits.h; the two-argument
+// form uses DefaultTextParseLimits()): more than max_bytes is refused before
+// parsing, `source: N bytes, over the limit of M bytes
+// (--max_scenario_bytes)`, and nesting deeper than max_depth is a syntax
+// error at the `{` that went too deep, `source:line:column: Message is too
+// deep: nesting limit of 100 levels exceeded (--max_scenario_depth)`.
 absl::StatusOr<Scenario> ParseScenarioText(absl::string_view text,
                                            absl::string_view source_name);
+absl::StatusOr<Scenario> ParseScenarioText(absl::string_view text,
+                                           absl::string_view source_name,
+                                           const TextParseLimits& limits);
 
 // Reads `path` and parses it as above, naming errors after `path`. A missing
 // file is NOT_FOUND, an unreadable one INVALID_ARGUMENT; both name the path.
+// A file over max_bytes is refused before it is read.
 absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path);
+absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path,
+                                          const TextParseLimits& limits);
 
 // Checks everything a Script and the server would reject, all at once so a
 // bad file changes nothing: each rule (see ValidateRule: known method —

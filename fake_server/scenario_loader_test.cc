@@ -194,6 +194,149 @@ job_progression { stage_duration { seconds: -1 } final_stage: RUNNING }
                                  "terminal"));
 }
 
+// A GetJob rule replying a Job whose typespec nests `levels` map keys, each
+// key a Typespec holding the next: the text depth is 5 (rules, behavior,
+// reply, Job, typespec) plus 3 per level (map, items, key).
+std::string DeepScenario(int levels) {
+  std::string text =
+      "rules {\n  method: \"GetJob\"\n  behavior {\n    reply {\n"
+      "      [type.googleapis.com/descarteslabs.workflows.Job] {\n"
+      "        typespec {\n";
+  for (int i = 0; i < levels; ++i)
+    absl::StrAppend(&text, "map { items { key {");
+  for (int i = 0; i < levels; ++i) absl::StrAppend(&text, "} } }");
+  absl::StrAppend(&text, "\n        }\n      }\n    }\n  }\n}\n");
+  return text;
+}
+
+TEST(ParseLimitsTest, NestingBeyondTheLimitIsRefusedWithItsPosition) {
+  // 10,000 levels used to overflow the parser's stack.
+  absl::StatusOr<Scenario> scenario =
+      ParseScenarioText(DeepScenario(10000), "deep.textproto");
+  ASSERT_EQ(scenario.status().code(), absl::StatusCode::kInvalidArgument);
+  // The limit is hit inside the nesting line (line 7), at the `{` that went
+  // too deep.
+  EXPECT_THAT(Message(scenario.status()), HasSubstr("deep.textproto:7:"));
+  EXPECT_THAT(Message(scenario.status()),
+              HasSubstr("nesting limit of 100 levels exceeded "
+                        "(--max_scenario_depth)"));
+}
+
+TEST(ParseLimitsTest, ErrorsQuoteLongLinesOnlyAroundTheColumn) {
+  // The nesting is one 190 KB line; quoting it whole made the status too
+  // big for a gRPC trailer (clients refuse metadata over 8 KiB).
+  const std::string message =
+      Message(ParseScenarioText(DeepScenario(10000), "deep").status());
+  EXPECT_LT(message.size(), 400u);
+  EXPECT_THAT(message, HasSubstr("\n  ..."));
+  EXPECT_THAT(message, HasSubstr("{map { items { key {map"));
+  EXPECT_THAT(message, HasSubstr("...\n  " + std::string(63, ' ') + "^"));
+}
+
+TEST(ParseLimitsTest, ErrorMessagesAreBounded) {
+  // Unknown field names are quoted by protobuf, and come from the input.
+  const std::string text = std::string(10000, 'f') + ": 1\n";
+  const std::string message = Message(ParseScenarioText(text, "x").status());
+  EXPECT_LE(message.size(), 4200u);
+  EXPECT_THAT(message, HasSubstr("more bytes)"));
+}
+
+TEST(ParseLimitsTest, NestingWithinTheLimitParsesAndTheLimitIsAnOption) {
+  // 5 + 3 * 31 = 98 levels: accepted by default.
+  EXPECT_TRUE(ParseScenarioText(DeepScenario(31), "ok").ok());
+  EXPECT_FALSE(ParseScenarioText(DeepScenario(40), "deep").ok());
+  // 5 + 3 * 15 = 50.
+  TextParseLimits limits;
+  limits.max_depth = 50;
+  EXPECT_TRUE(ParseScenarioText(DeepScenario(15), "ok", limits).ok());
+  EXPECT_THAT(
+      Message(ParseScenarioText(DeepScenario(16), "deep", limits).status()),
+      HasSubstr("nesting limit of 50 levels exceeded"));
+}
+
+TEST(ParseLimitsTest, TextOverTheSizeCapIsRefusedNamingTheCap) {
+  TextParseLimits limits;
+  limits.max_bytes = 100;
+  const std::string text =
+      absl::StrCat("description: \"", std::string(200, 'x'), "\"");
+  absl::StatusOr<Scenario> scenario =
+      ParseScenarioText(text, "huge.textproto", limits);
+  ASSERT_EQ(scenario.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(scenario.status()),
+              HasSubstr("huge.textproto: 215 bytes, over the limit of 100 "
+                        "bytes (--max_scenario_bytes)"));
+  limits.max_bytes = 215;
+  EXPECT_TRUE(ParseScenarioText(text, "huge.textproto", limits).ok());
+}
+
+TEST(ParseLimitsTest, DefaultSizeCapIsOneMebibyte) {
+  EXPECT_EQ(TextParseLimits().max_bytes, 1 << 20);
+  EXPECT_EQ(TextParseLimits().max_depth, 100);
+  const std::string text =
+      absl::StrCat("description: \"", std::string(1 << 20, 'x'), "\"");
+  EXPECT_THAT(Message(ParseScenarioText(text, "big").status()),
+              HasSubstr("over the limit of 1048576 bytes"));
+}
+
+TEST(ParseLimitsTest, FileOverTheSizeCapIsRefusedBeforeReading) {
+  const std::string path =
+      absl::StrCat(testing::TempDir(), "/huge_scenario.textproto");
+  {
+    std::ofstream file(path);
+    file << "description: \"" << std::string(300, 'x') << "\"\n";
+  }
+  TextParseLimits limits;
+  limits.max_bytes = 100;
+  absl::StatusOr<Scenario> scenario = LoadScenarioFile(path, limits);
+  ASSERT_EQ(scenario.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(scenario.status()),
+              HasSubstr(absl::StrCat(path,
+                                     ": 316 bytes, over the limit of "
+                                     "100 bytes")));
+  std::remove(path.c_str());
+}
+
+TEST(ParseLimitsTest, DeepRequestTextprotoIsRefusedNamingTheRule) {
+  // The rule's request pattern is a textproto of its own, parsed with the
+  // same limits: depth 1 per `{` inside the string.
+  std::string pattern = "typespec {";
+  for (int i = 0; i < 200; ++i)
+    absl::StrAppend(&pattern, "map { items { key {");
+  Rule rule;
+  rule.set_method("CreateJob");
+  rule.mutable_match()->set_request_textproto(pattern);
+  rule.mutable_behavior()->set_hang(true);
+  const absl::Status status = ValidateRule(rule);
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status),
+              HasSubstr("match.request_textproto: as "
+                        "descarteslabs.workflows.CreateJobRequest: 1:"));
+  EXPECT_THAT(Message(status), HasSubstr("nesting limit of 100 levels"));
+}
+
+TEST(ParseLimitsTest, ProcessDefaultsApplyWhereNoLimitsArePassed) {
+  const TextParseLimits saved = DefaultTextParseLimits();
+  TextParseLimits lowered;
+  lowered.max_bytes = 10;
+  SetDefaultTextParseLimits(lowered);
+  EXPECT_THAT(Message(ParseScenarioText("name: \"long enough\"", "x").status()),
+              HasSubstr("over the limit of 10 bytes"));
+  SetDefaultTextParseLimits(saved);
+  EXPECT_TRUE(ParseScenarioText("name: \"long enough\"", "x").ok());
+}
+
+TEST(ParseLimitsTest, LimitsMustBePositive) {
+  TextParseLimits limits;
+  EXPECT_TRUE(ValidateTextParseLimits(limits).ok());
+  limits.max_depth = 0;
+  EXPECT_THAT(Message(ValidateTextParseLimits(limits)),
+              HasSubstr("max_scenario_depth must be positive"));
+  limits = TextParseLimits();
+  limits.max_bytes = int64_t{1} << 40;
+  EXPECT_THAT(Message(ValidateTextParseLimits(limits)),
+              HasSubstr("max_scenario_bytes must be in 1..2147483647"));
+}
+
 TEST(ValidateScenarioTest, NamesSourceWithoutPositions) {
   Scenario scenario;
   scenario.add_rules()->set_method("Frobnicate");

@@ -14,10 +14,10 @@
 #include "fake_server/behavior_runner.h"
 #include "fake_server/methods.h"
 #include "fake_server/session.h"
+#include "fake_server/text_limits.h"
 #include "google/protobuf/any.pb.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/io/tokenizer.h"
-#include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace workflows {
@@ -305,11 +305,13 @@ absl::StatusOr<std::unique_ptr<CompiledRule>> Compile(const Rule& rule) {
         google::protobuf::MessageFactory::generated_factory()
             ->GetPrototype((*method)->request_type)
             ->New());
-    google::protobuf::TextFormat::Parser parser;
     FirstErrorCollector errors;
-    parser.RecordErrorsTo(&errors);
-    if (!parser.ParseFromString(match.request_textproto(),
-                                compiled->request_pattern.get())) {
+    absl::Status parsed = ParseTextWithLimits(
+        match.request_textproto(), "match.request_textproto",
+        DefaultTextParseLimits(), &errors, /*locations=*/nullptr,
+        compiled->request_pattern.get());
+    if (!parsed.ok()) {
+      if (errors.error().empty()) return parsed;  // over the size cap
       return Invalid("match.request_textproto",
                      absl::StrCat("as ", (*method)->request_type->full_name(),
                                   ": ", errors.error()));

@@ -49,6 +49,14 @@ ABSL_FLAG(bool, allow_remote_control, false,
 ABSL_FLAG(bool, simulated_clock, false,
           "Run the fake backend on a simulated clock that only moves with "
           "the control service's AdvanceClock.");
+ABSL_FLAG(int32_t, max_scenario_depth, 100,
+          "Deepest message nesting accepted in scenario text (--scenario "
+          "files, LoadScenario, a rule's request_textproto); deeper is "
+          "INVALID_ARGUMENT at the line and column where it was hit.");
+ABSL_FLAG(int64_t, max_scenario_bytes, 1 << 20,
+          "Largest scenario text accepted, in bytes (--scenario files, "
+          "LoadScenario, a rule's request_textproto); larger is "
+          "INVALID_ARGUMENT naming this limit.");
 
 namespace workflows {
 namespace fake {
@@ -67,6 +75,8 @@ constexpr const char* kFlagNames[] = {
     "allow_non_loopback",
     "allow_remote_control",
     "simulated_clock",
+    "max_scenario_depth",
+    "max_scenario_bytes",
 };
 
 bool IsBoolFlag(absl::string_view name) {
@@ -174,6 +184,8 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv) {
   config.allow_non_loopback = absl::GetFlag(FLAGS_allow_non_loopback);
   config.allow_remote_control = absl::GetFlag(FLAGS_allow_remote_control);
   config.simulated_clock = absl::GetFlag(FLAGS_simulated_clock);
+  config.parse_limits.max_depth = absl::GetFlag(FLAGS_max_scenario_depth);
+  config.parse_limits.max_bytes = absl::GetFlag(FLAGS_max_scenario_bytes);
   return config;
 }
 
@@ -228,6 +240,9 @@ absl::Status ValidateStandaloneConfig(const StandaloneConfig& config) {
     return absl::InvalidArgumentError(
         "--client_ca needs TLS: add --tls_cert/--tls_key or "
         "--tls_self_signed_dir");
+  }
+  if (absl::Status s = ValidateTextParseLimits(config.parse_limits); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
   }
   if (absl::Status s = CheckWritableDirectory("port_file", config.port_file);
       !s.ok()) {

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "fake_server/text_limits.h"
 
 namespace workflows {
 namespace fake {
@@ -28,6 +29,8 @@ struct StandaloneConfig {
   bool allow_non_loopback = false;
   bool allow_remote_control = false;
   bool simulated_clock = false;
+  // --max_scenario_depth, --max_scenario_bytes.
+  TextParseLimits parse_limits;
   bool help = false;
 };
 
@@ -42,7 +45,8 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv);
 // HOST:PORT (port 0..65535) on loopback unless --allow_non_loopback;
 // --tls_cert and --tls_key come together; --client_ca and
 // --tls_self_signed_dir need/exclude the right others; the directories of
-// --port_file and --journal exist and are writable. Errors name the flag.
+// --port_file and --journal exist and are writable; --max_scenario_depth
+// and --max_scenario_bytes are positive. Errors name the flag.
 absl::Status ValidateStandaloneConfig(const StandaloneConfig& config);
 
 // True if `host` (from HOST:PORT; brackets allowed) is "localhost" or a
