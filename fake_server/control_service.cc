@@ -11,7 +11,9 @@
 #include "absl/time/time.h"
 #include "fake_server/journal.h"
 #include "fake_server/methods.h"
+#include "fake_server/proto_duration.h"
 #include "fake_server/scenario_loader.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpc/health/v1/health.pb.h"
 
 namespace workflows {
@@ -28,10 +30,6 @@ constexpr absl::Duration kWaitSlice = absl::Milliseconds(50);
 grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                       std::string(status.message()));
-}
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
 }  // namespace
@@ -232,12 +230,12 @@ grpc::Status ControlService::WaitForCalls(grpc::ServerContext* context,
   if (server == nullptr) return refused;
   absl::StatusOr<const MethodInfo*> method = FindMethod(request->method());
   if (!method.ok()) return ToGrpc(method.status());
-  absl::Duration timeout = request->has_timeout()
-                               ? FromProto(request->timeout())
-                               : kDefaultWaitTimeout;
-  if (timeout < absl::ZeroDuration()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "WaitForCallsRequest.timeout must not be negative");
+  absl::Duration timeout = kDefaultWaitTimeout;
+  if (request->has_timeout()) {
+    absl::StatusOr<absl::Duration> checked =
+        DurationFromProto(request->timeout(), "WaitForCallsRequest.timeout");
+    if (!checked.ok()) return ToGrpc(checked.status());
+    timeout = *checked;
   }
   const absl::Time client_deadline =
       absl::FromChrono(context->deadline());  // InfiniteFuture if none.
@@ -289,16 +287,31 @@ grpc::Status ControlService::AdvanceClock(grpc::ServerContext* context,
                         "AdvanceClock needs a simulated clock: start the "
                         "server with --simulated_clock");
   }
-  const absl::Duration duration = FromProto(request->duration());
-  if (duration < absl::ZeroDuration()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "AdvanceClockRequest.duration must not be negative");
+  absl::StatusOr<absl::Duration> duration =
+      DurationFromProto(request->duration(), "AdvanceClockRequest.duration");
+  if (!duration.ok()) return ToGrpc(duration.status());
+  // The clock must stay where a Timestamp (the response, job timestamps)
+  // can say where it is; past that, refuse rather than saturate.
+  const absl::Time latest = absl::FromUnixSeconds(
+      google::protobuf::util::TimeUtil::kTimestampMaxSeconds);
+  const absl::Time before = options_.clock->Now();
+  if (*duration > latest - before) {
+    return grpc::Status(
+        grpc::StatusCode::OUT_OF_RANGE,
+        absl::StrCat(
+            "AdvanceClockRequest.duration: ", absl::FormatDuration(*duration),
+            " would move the clock "
+            "from ",
+            absl::FormatTime(before, absl::UTCTimeZone()), " past ",
+            absl::FormatTime(latest, absl::UTCTimeZone()),
+            ", the latest time a google.protobuf.Timestamp holds"));
   }
-  options_.clock->AdvanceBy(duration);
+  options_.clock->AdvanceBy(*duration);
   const absl::Time now = options_.clock->Now();
-  const int64_t nanos = absl::ToUnixNanos(now);
-  response->mutable_now()->set_seconds(nanos / 1000000000);
-  response->mutable_now()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  const int64_t seconds = absl::ToUnixSeconds(now);
+  response->mutable_now()->set_seconds(seconds);
+  response->mutable_now()->set_nanos(static_cast<int32_t>(
+      (now - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
   return grpc::Status::OK;
 }
 

@@ -120,28 +120,39 @@ void JobTimeline::Enter(Job::Stage stage, absl::Time at) {
   stage_started_ = at;
 }
 
+Job::Stage JobTimeline::AutomaticNext(Job::Stage stage) const {
+  return stage == progression_.fail_in_stage ? Job::FAILED : NextStage(stage);
+}
+
 absl::Time JobTimeline::next_transition() const {
-  if (terminal() || progression_.stage_duration == absl::InfiniteDuration()) {
+  const Job::Stage stage = current().stage();
+  // A stage NextStage does not know (a seeded job's unknown enum value)
+  // would "move" to itself forever: it has no automatic transition.
+  if (terminal() || AutomaticNext(stage) == stage ||
+      progression_.stage_duration == absl::InfiniteDuration()) {
     return absl::InfiniteFuture();
   }
+  // Saturates to InfiniteFuture when the clock is near absl's end of time;
+  // that means "never", not "due at any time".
   return stage_started_ + progression_.stage_duration;
 }
 
 void JobTimeline::AdvanceTo(absl::Time now) {
-  for (absl::Time next = next_transition(); next <= now;
-       next = next_transition()) {
-    const Job::Stage stage = current().stage();
-    Enter(stage == progression_.fail_in_stage ? Job::FAILED : NextStage(stage),
-          next);
+  // Each transition enters a later stage, so there are at most
+  // kMaxTransitions however far `now` is; the cap keeps that true even if a
+  // stage ever mapped to an earlier one. InfiniteFuture is never due, even
+  // when `now` is InfiniteFuture too.
+  for (int transitions = 0; transitions < kMaxTransitions; ++transitions) {
+    const absl::Time next = next_transition();
+    if (next == absl::InfiniteFuture() || next > now) return;
+    Enter(AutomaticNext(current().stage()), next);
   }
 }
 
 bool JobTimeline::Step(absl::Time now) {
   AdvanceTo(now);
   if (terminal()) return false;
-  const Job::Stage stage = current().stage();
-  Enter(stage == progression_.fail_in_stage ? Job::FAILED : NextStage(stage),
-        now);
+  Enter(AutomaticNext(current().stage()), now);
   return true;
 }
 

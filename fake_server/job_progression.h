@@ -71,8 +71,14 @@ class JobTimeline {
   JobTimeline(JobProgression progression,
               descarteslabs::workflows::Job::State initial, absl::Time start);
 
-  // Applies every automatic transition due at or before `now`.
+  // Applies every automatic transition due at or before `now`: at most
+  // kMaxTransitions, whatever `now` is (absl::InfiniteFuture() included),
+  // so the work done under the backend's lock is bounded.
   void AdvanceTo(absl::Time now);
+
+  // QUEUED -> PREPARING -> RUNNING -> SAVING -> SUCCEEDED is the longest
+  // chain of automatic transitions.
+  static constexpr int kMaxTransitions = 4;
 
   // Moves one stage at `now` (after applying due transitions). Returns false
   // if the job is already terminal.
@@ -94,10 +100,15 @@ class JobTimeline {
   }
   bool terminal() const { return IsTerminalStage(current().stage()); }
 
-  // When the next automatic transition happens; InfiniteFuture if none.
+  // When the next automatic transition happens; InfiniteFuture if none (a
+  // terminal job, a manual progression, or a time past absl's range).
   absl::Time next_transition() const;
 
  private:
+  // The stage an automatic transition (or Step) leaves `stage` for.
+  descarteslabs::workflows::Job::Stage AutomaticNext(
+      descarteslabs::workflows::Job::Stage stage) const;
+
   void Enter(descarteslabs::workflows::Job::Stage stage, absl::Time at);
 
   JobProgression progression_;

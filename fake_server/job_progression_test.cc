@@ -1,5 +1,8 @@
 #include "fake_server/job_progression.h"
 
+#include <cstdint>
+#include <limits>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -111,6 +114,58 @@ TEST(JobTimelineTest, ZeroDurationRunsToTheEndAtOnce) {
                        Job::QUEUED, kStart);
   timeline.AdvanceTo(kStart);
   EXPECT_EQ(timeline.current().stage(), Job::SUCCEEDED);
+}
+
+// The clock at absl's end of time (AdvanceClock used to get it there) used
+// to make every transition, terminal ones included, "due": AdvanceTo looped
+// forever appending SUCCEEDED under the backend's lock.
+TEST(JobTimelineTest, InfiniteFutureRunsToTheEndAndStops) {
+  JobTimeline timeline(JobProgression(), Job::QUEUED, kStart);
+  timeline.AdvanceTo(absl::InfiniteFuture());
+  EXPECT_THAT(Stages(timeline),
+              ElementsAre(Job::QUEUED, Job::PREPARING, Job::RUNNING,
+                          Job::SAVING, Job::SUCCEEDED));
+  timeline.AdvanceTo(absl::InfiniteFuture());
+  EXPECT_EQ(timeline.history().size(), 5u);
+}
+
+TEST(JobTimelineTest, ManualProgressionNeverMovesEvenAtInfiniteFuture) {
+  JobTimeline timeline(JobProgression::Manual(), Job::QUEUED, kStart);
+  timeline.AdvanceTo(absl::InfiniteFuture());
+  EXPECT_THAT(Stages(timeline), ElementsAre(Job::QUEUED));
+  EXPECT_EQ(timeline.next_transition(), absl::InfiniteFuture());
+}
+
+TEST(JobTimelineTest, TransitionPastTheEndOfTimeIsNever) {
+  // A stage that started so late that start + duration saturates.
+  const absl::Time late =
+      absl::UnixEpoch() + absl::Seconds(std::numeric_limits<int64_t>::max());
+  JobTimeline timeline(JobProgression::Succeed(absl::Hours(1)), Job::QUEUED,
+                       late);
+  EXPECT_EQ(timeline.next_transition(), absl::InfiniteFuture());
+  timeline.AdvanceTo(absl::InfiniteFuture());
+  EXPECT_THAT(Stages(timeline), ElementsAre(Job::QUEUED));
+}
+
+TEST(JobTimelineTest, UnknownSeededStageHasNoAutomaticTransition) {
+  // With 1 ns stages and 10,000 years to cover, stepping a stage that maps
+  // to itself would take ~3e20 iterations.
+  Job::State seeded;
+  seeded.set_stage(static_cast<Job::Stage>(42));
+  JobTimeline timeline(JobProgression::Succeed(absl::Nanoseconds(1)), seeded,
+                       kStart);
+  EXPECT_EQ(timeline.next_transition(), absl::InfiniteFuture());
+  timeline.AdvanceTo(kStart + absl::Hours(24 * 365 * 10000));
+  EXPECT_EQ(timeline.history().size(), 1u);
+}
+
+TEST(JobTimelineTest, AdvanceToDoesAtMostFourTransitions) {
+  JobTimeline timeline(JobProgression::Succeed(absl::Nanoseconds(1)),
+                       Job::QUEUED, kStart);
+  timeline.AdvanceTo(kStart + absl::Hours(24 * 365 * 10000));
+  EXPECT_EQ(timeline.history().size(),
+            static_cast<size_t>(1 + JobTimeline::kMaxTransitions));
+  EXPECT_TRUE(timeline.terminal());
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "fake_server/in_memory_backend.h"
+#include "fake_server/proto_duration.h"
 #include "fake_server/script.h"
 #include "fake_server/text_limits.h"
 #include "google/protobuf/duration.pb.h"
@@ -140,10 +141,6 @@ class Locator {
   const TextFormat::ParseInfoTree* tree_;
 };
 
-bool ValidDuration(const google::protobuf::Duration& d) {
-  return d.seconds() >= 0 && d.nanos() >= 0 && d.nanos() <= 999999999;
-}
-
 bool PrintableAscii(absl::string_view s) {
   for (char c : s) {
     if (c < 0x20 || c > 0x7e) return false;
@@ -191,10 +188,10 @@ void CheckJobProgression(const Scenario& scenario, const Locator& at,
   const JobPlan& p = scenario.job_progression();
   const std::string label =
       absl::StrCat(at.At("job_progression"), ": job_progression.");
-  if (!ValidDuration(p.stage_duration())) {
-    errors->push_back(absl::StrCat(label,
-                                   "stage_duration: negative or "
-                                   "malformed duration"));
+  if (absl::StatusOr<absl::Duration> stage =
+          DurationFromProto(p.stage_duration(), "stage_duration");
+      !stage.ok()) {
+    errors->push_back(absl::StrCat(label, stage.status().message()));
   } else if (p.has_stage_duration() && p.stage_duration().seconds() == 0 &&
              p.stage_duration().nanos() == 0) {
     // The server refuses zero too (a job would never be seen running).

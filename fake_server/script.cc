@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "fake_server/behavior_runner.h"
 #include "fake_server/methods.h"
+#include "fake_server/proto_duration.h"
 #include "fake_server/session.h"
 #include "fake_server/text_limits.h"
 #include "google/protobuf/any.pb.h"
@@ -48,16 +49,7 @@ absl::Status Invalid(absl::string_view field, absl::string_view message) {
 
 absl::Status ValidateDuration(const google::protobuf::Duration& duration,
                               absl::string_view field) {
-  if (duration.seconds() < 0 || duration.nanos() < 0) {
-    return Invalid(
-        field, absl::StrCat("negative duration (seconds: ", duration.seconds(),
-                            ", nanos: ", duration.nanos(), ")"));
-  }
-  if (duration.nanos() > 999999999) {
-    return Invalid(field, absl::StrCat("nanos ", duration.nanos(),
-                                       " out of range 0..999999999"));
-  }
-  return absl::OkStatus();
+  return DurationFromProto(duration, field).status();
 }
 
 // gRPC rejects (and fails the call on) keys outside [0-9a-z_.-] and non-bin
