@@ -106,6 +106,34 @@ SEEDS = {
         op(ADVANCE, encode("workflows.fake.AdvanceClockRequest",
                            "duration { nanos: 999999999 }")),
     ],
+    # Parsing limits: nesting one level over 100, text one byte over the
+    # fuzzer's 16 KiB cap; both refused, changing nothing.
+    "load_limits": [
+        op(LOAD, encode("workflows.fake.LoadScenarioRequest",
+                        "scenario_text: %s" % text_field(
+                            "rules { method: \"GetJob\" behavior { reply { "
+                            "[type.googleapis.com/descarteslabs.workflows.Job]"
+                            " { typespec { " + "map { items { key { " * 32 +
+                            "} } } " * 32 + "} } } } }"))),
+        op(LOAD, encode("workflows.fake.LoadScenarioRequest",
+                        "scenario_text: %s" % text_field(
+                            "description: \"" + "x" * (16 * 1024) + "\""))),
+        op(CHECK, encode("grpc.health.v1.HealthCheckRequest", "")),
+    ],
+    # AdvanceClock past Duration's range, then to the year 9999's edge, with
+    # a job to progress there.
+    "advance_to_the_end_of_time": [
+        op(CREATE_JOB, encode("descarteslabs.workflows.CreateJobRequest",
+                              'serialized_graft: "{}"')),
+        op(ADVANCE, encode("workflows.fake.AdvanceClockRequest",
+                           "duration { seconds: 9223372036854775807 }")),
+        op(ADVANCE, encode("workflows.fake.AdvanceClockRequest",
+                           "duration { seconds: 315576000000 }")),
+        op(ADVANCE, encode("workflows.fake.AdvanceClockRequest",
+                           "duration { seconds: 200000000000 }")),
+        op(GET_JOB, encode("descarteslabs.workflows.GetJobRequest",
+                           'id: "job-1"')),
+    ],
     "peers": [
         op(IS_LOCAL_PEER, b"ipv4:127.0.0.1:5000"),
         op(IS_LOCAL_PEER, b"ipv6:%5B::1%5D:5000"),

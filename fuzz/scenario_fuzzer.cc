@@ -5,9 +5,14 @@
 // ValidateScenario, so (as scenario_loader.h promises) a Script and a running
 // FakeWorkflowsServer must load it too, and its printed form must parse back
 // to the same message.
+//
+// Scenario text is parsed with a 16 KiB cap (the default is 1 MiB) so that
+// inputs within run_fuzzers.sh's -max_len reach it; the depth limit is the
+// default 100, which a few hundred bytes of nesting reach.
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -20,6 +25,7 @@
 #include "fake_server/scenario.pb.h"
 #include "fake_server/scenario_loader.h"
 #include "fake_server/script.h"
+#include "fake_server/text_limits.h"
 #include "fuzz/fuzz_check.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -44,8 +50,18 @@ FakeWorkflowsServer& Server() {
   return *server;
 }
 
+constexpr TextParseLimits kFuzzParseLimits = {.max_depth = 100,
+                                              .max_bytes = 16 << 10};
+
 void FuzzScenario(absl::string_view text) {
-  absl::StatusOr<Scenario> scenario = ParseScenarioText(text, "fuzz");
+  // Also the limits of Script's request_textproto parses.
+  static const bool limits_set = [] {
+    SetDefaultTextParseLimits(kFuzzParseLimits);
+    return true;
+  }();
+  (void)limits_set;
+  absl::StatusOr<Scenario> scenario =
+      ParseScenarioText(text, "fuzz", kFuzzParseLimits);
   if (!scenario.ok()) {
     FUZZ_CHECK(scenario.status().code() == absl::StatusCode::kInvalidArgument,
                "parse errors are INVALID_ARGUMENT, got ",
@@ -80,7 +96,12 @@ void FuzzScenario(absl::string_view text) {
   std::string printed;
   FUZZ_CHECK(google::protobuf::TextFormat::PrintToString(*scenario, &printed),
              "cannot print the scenario");
-  absl::StatusOr<Scenario> reparsed = ParseScenarioText(printed, "printed");
+  // Printing indents, so the printed form may outgrow the size cap; its
+  // nesting is the same.
+  TextParseLimits printed_limits = kFuzzParseLimits;
+  printed_limits.max_bytes = std::numeric_limits<int32_t>::max();
+  absl::StatusOr<Scenario> reparsed =
+      ParseScenarioText(printed, "printed", printed_limits);
   FUZZ_CHECK(reparsed.ok(),
              "printed scenario does not parse: ", reparsed.status().ToString(),
              "\n", printed);

@@ -52,12 +52,19 @@ for fuzzer in "${fuzzers[@]}"; do
   if [[ -f "fuzz/${fuzzer}.dict" ]]; then
     dict_args=("-dict=${workspace}/fuzz/${fuzzer}.dict")
   fi
+  # The scenario fuzzers parse with a 16 KiB size cap (see their sources):
+  # -max_len is that plus a margin, so inputs can reach and pass the cap.
+  len_args=()
+  case "${fuzzer}" in
+    scenario_fuzzer | control_service_fuzzer) len_args=("-max_len=20480") ;;
+  esac
   status=0
   # detect_leaks stays on: a leak per input is a bug too.
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}" \
     "${bin_dir}/fuzz/${fuzzer}" \
     -max_total_time="${seconds}" -rss_limit_mb=2048 -timeout=10 \
     -print_final_stats=1 -artifact_prefix="${artifacts}" "${dict_args[@]}" \
+    "${len_args[@]}" \
     "${corpus}" >"${log}" 2>&1 || status=$?
   stats="$(grep -E '^#[0-9]+[[:space:]]+DONE' "${log}" | tail -1 || true)"
   execs="$(grep -E '^stat::number_of_executed_units' "${log}" | awk '{print $2}')"
