@@ -447,6 +447,11 @@ absl::StatusOr<Client::CallPlan> Client::Plan(const std::string& method,
   } else {
     plan.retry = api->retry;
   }
+  if (plan.retry.max_server_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RetryPolicy::max_server_delay of ", method, " must be >= 0, got ",
+        absl::FormatDuration(plan.retry.max_server_delay)));
+  }
 
   const Metadata base = {{"x-wf-channel", options_.workflows_channel},
                          {"user-agent", options_.user_agent}};

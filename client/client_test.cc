@@ -337,12 +337,31 @@ TEST_F(ClientTest, PerApiRetry) {
 TEST_F(ClientTest, PermissionDeniedWithRetryAfterSeconds) {
   Reply denied;
   denied.status = Error(grpc::StatusCode::PERMISSION_DENIED, "quota");
-  denied.trailing_metadata = {{"retry-after", "120"}};
+  denied.trailing_metadata = {{"retry-after", "45"}};
   server_.Enqueue("GetJob", denied);
   Client client(options_);
   EXPECT_TRUE(client.GetJob(JobRequest()).ok());
   EXPECT_EQ(server_.count("GetJob"), 2);
-  EXPECT_THAT(clock_->sleeps(), ElementsAre(absl::Seconds(120)));
+  EXPECT_THAT(clock_->sleeps(), ElementsAre(absl::Seconds(45)));
+}
+
+// The Python client would wait the full 120 s; this one waits at most
+// RetryPolicy::max_server_delay (60 s by default), unless told otherwise.
+TEST_F(ClientTest, RetryAfterPastTheCapIsCutToIt) {
+  Reply denied;
+  denied.status = Error(grpc::StatusCode::PERMISSION_DENIED, "quota");
+  denied.trailing_metadata = {{"retry-after", "120"}};
+  server_.Enqueue("GetJob", denied);
+  Client client(options_);
+  EXPECT_TRUE(client.GetJob(JobRequest()).ok());
+  server_.Enqueue("GetJob", denied);
+  CallOptions uncapped;
+  uncapped.retry = *options_.default_retry;
+  uncapped.retry->max_server_delay = absl::InfiniteDuration();
+  EXPECT_TRUE(client.GetJob(JobRequest(), uncapped).ok());
+  EXPECT_EQ(server_.count("GetJob"), 4);
+  EXPECT_THAT(clock_->sleeps(),
+              ElementsAre(absl::Seconds(60), absl::Seconds(120)));
 }
 
 TEST_F(ClientTest, PermissionDeniedWithRetryAfterHttpDate) {
@@ -351,6 +370,7 @@ TEST_F(ClientTest, PermissionDeniedWithRetryAfterHttpDate) {
   // The simulated clock reads 2026-01-01T00:00:00Z.
   denied.trailing_metadata = {{"retry-after", "Thu, 01 Jan 2026 00:30:00 GMT"}};
   server_.Enqueue("GetJob", denied);
+  options_.default_retry->max_server_delay = absl::Hours(1);
   Client client(options_);
   EXPECT_TRUE(client.GetJob(JobRequest()).ok());
   EXPECT_THAT(clock_->sleeps(), ElementsAre(absl::Minutes(30)));
@@ -643,6 +663,17 @@ TEST_F(ClientTest, HealthStillRecoversWithinItsBudget) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, health::HealthCheckResponse::SERVING);
   EXPECT_EQ(server_.count("Check"), 2);
+}
+
+TEST_F(ClientTest, ANegativeMaxServerDelayIsInvalid) {
+  Client client(options_);
+  CallOptions call;
+  call.retry = RetryPolicy::Default();
+  call.retry->max_server_delay = absl::Seconds(-1);
+  absl::Status status = client.GetJob(JobRequest(), call).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("max_server_delay"));
+  EXPECT_EQ(server_.count(""), 0);
 }
 
 TEST_F(ClientTest, TokenErrorOnALaterAttemptKeepsTheEarlierOnes) {

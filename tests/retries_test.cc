@@ -113,5 +113,41 @@ TEST_F(RetriesTest, PermissionDeniedWithRetryAfterIsRetriedAfterThatDelay) {
   EXPECT_THAT(clock().sleeps(), ::testing::ElementsAre(absl::Seconds(7)));
 }
 
+// The Python client sleeps whatever `retry-after` says; this one sleeps at
+// most RetryPolicy::max_server_delay (60 s) before each retry.
+TEST_F(RetriesTest, RetryAfterOfThreeYearsSleepsAtMostTheCapEachTime) {
+  EXPECT_CALL(backend(), GetJob)
+      .Times(6)
+      .WillRepeatedly(
+          ReturnWithTrailers({{"retry-after", "99999999"}},
+                             ReturnStatus(grpc::StatusCode::PERMISSION_DENIED,
+                                          "come back later")));
+  GetJobRequest request;
+  request.set_id("j1");
+
+  auto job = client().GetJob(request);
+
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_TRUE(IsRetryExhausted(job.status()));
+  EXPECT_THAT(clock().sleeps(), SizeIs(5));
+  EXPECT_THAT(clock().sleeps(), Each(absl::Seconds(60)));
+}
+
+TEST_F(RetriesTest, PushbackOfThreeYearsSleepsAtMostTheCap) {
+  EXPECT_CALL(backend(), CreateJob)
+      .Times(3)
+      .WillRepeatedly(ReturnWithTrailers(
+          {{"grpc-retry-pushback-ms", "99999999000"}},
+          ReturnStatus(grpc::StatusCode::RESOURCE_EXHAUSTED, "slow down")));
+  CreateJobRequest request;
+  request.set_serialized_graft("{}");
+
+  auto job = client().CreateJob(request, {.num_retries = 2});
+
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(clock().sleeps(), SizeIs(2));
+  EXPECT_THAT(clock().sleeps(), Each(Le(absl::Seconds(60))));
+}
+
 }  // namespace
 }  // namespace workflows
