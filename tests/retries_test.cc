@@ -149,5 +149,46 @@ TEST_F(RetriesTest, PushbackOfThreeYearsSleepsAtMostTheCap) {
   EXPECT_THAT(clock().sleeps(), Each(Le(absl::Seconds(60))));
 }
 
+TEST_F(RetriesTest, BudgetBoundsTheTotalVirtualTime) {
+  EXPECT_CALL(backend(), GetJob)
+      .WillRepeatedly(ReturnStatus(grpc::StatusCode::UNAVAILABLE, "down"));
+  RetryPolicy policy = RetryPolicy::Default();
+  policy.initial_backoff = absl::Seconds(60);  // 60 s (+ jitter, capped)
+  GetJobRequest request;
+  request.set_id("j1");
+  const absl::Time start = clock().Now();
+
+  auto job =
+      client().GetJob(request, {.retry = policy, .budget = absl::Seconds(150)});
+
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                            ::testing::HasSubstr("2m30s budget")));
+  EXPECT_THAT(std::string(job.status().message()),
+              ::testing::HasSubstr("last error: UNAVAILABLE: down"));
+  EXPECT_LE(clock().Now() - start, absl::Seconds(150));
+  // Two 60 s backoffs fit, a third would overrun and is not slept.
+  EXPECT_THAT(clock().sleeps(), SizeIs(2));
+  EXPECT_THAT(RetryAttempts(job.status()), SizeIs(3));
+  EXPECT_THAT(journal().Calls("GetJob"), SizeIs(3));
+}
+
+TEST_F(RetriesTest, WithoutABudgetSixAttemptsRunAsInPython) {
+  EXPECT_CALL(backend(), GetJob)
+      .Times(6)
+      .WillRepeatedly(ReturnStatus(grpc::StatusCode::UNAVAILABLE, "down"));
+  RetryPolicy policy = RetryPolicy::Default();
+  policy.initial_backoff = absl::Seconds(60);
+  GetJobRequest request;
+  request.set_id("j1");
+  const absl::Time start = clock().Now();
+
+  auto job = client().GetJob(request, {.retry = policy});
+
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(IsRetryExhausted(job.status()));
+  EXPECT_THAT(clock().sleeps(), Each(absl::Seconds(60)));
+  EXPECT_EQ(clock().Now() - start, absl::Seconds(300));
+}
+
 }  // namespace
 }  // namespace workflows
