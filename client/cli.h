@@ -34,10 +34,22 @@ struct CliConfig {
   std::optional<int> num_retries;  // create-job
 };
 
-// Exit codes.
+// Exit codes of every command but `health`.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // RPC error or not SERVING
+inline constexpr int kExitFailure = 1;  // RPC error or unprintable response
 inline constexpr int kExitUsage = 2;    // bad flags or arguments
+
+// Exit codes of `health`, exactly those of grpc_health_probe, so scripts
+// and Kubernetes probes written for it work unchanged. The connection is
+// made first (within --timeout, as grpc_health_probe dials with its
+// connect timeout); the check gets what is left. A client on a ready
+// channel (ClientOptions::channel) skips that step: any error is then an
+// RPC failure.
+inline constexpr int kHealthServing = 0;
+inline constexpr int kHealthInvalidArguments = 1;
+inline constexpr int kHealthConnectionFailure = 2;  // could not connect
+inline constexpr int kHealthRpcFailure = 3;         // any other error
+inline constexpr int kHealthUnhealthy = 4;          // not SERVING
 
 // Splits "HOST:PORT" (or "[IPv6]:PORT") into ClientOptions::host and port.
 absl::Status ParseTarget(const std::string& target, ClientOptions* options);
