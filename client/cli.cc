@@ -4,8 +4,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
@@ -169,6 +171,48 @@ int RunHealth(Client& client, const CliConfig& config, std::ostream& out,
 
 }  // namespace
 
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file.is_open()) {
+    return absl::NotFoundError(
+        absl::StrCat("--token_file: cannot read \"", path, "\""));
+  }
+  // Read one byte past the limit, so that a huge file (or /dev/zero) costs
+  // no more than that.
+  std::string token(kMaxTokenFileBytes + 1, '\0');
+  file.read(token.data(), static_cast<std::streamsize>(token.size()));
+  if (file.bad()) {
+    return absl::NotFoundError(
+        absl::StrCat("--token_file: cannot read \"", path, "\""));
+  }
+  token.resize(static_cast<size_t>(file.gcount()));
+  if (token.size() > kMaxTokenFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token_file: \"", path, "\" is larger than ",
+                     kMaxTokenFileBytes, " bytes; is it the token?"));
+  }
+  if (absl::EndsWith(token, "\r\n")) {
+    token.resize(token.size() - 2);
+  } else if (absl::EndsWith(token, "\n")) {
+    token.resize(token.size() - 1);
+  }
+  if (token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token_file: \"", path, "\" is empty"));
+  }
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--token_file: \"%s\" has a character not allowed in a token "
+          "(byte 0x%02x at offset %d); it must hold the token alone, on "
+          "one line",
+          path, c, i));
+    }
+  }
+  return token;
+}
+
 absl::Status ParseTarget(const std::string& target, ClientOptions* options) {
   size_t colon = target.rfind(':');
   if (colon == std::string::npos || colon == 0 || colon + 1 == target.size()) {
@@ -214,9 +258,17 @@ absl::StatusOr<ClientOptions> MakeClientOptions(const CliConfig& config) {
           absl::StrCat("--ca_cert: \"", config.ca_cert, "\" is empty"));
     }
   }
-  if (!config.token.empty()) {
-    options.auth = std::make_shared<StaticTokenAuth>(config.token);
+  if (!config.token.empty() && !config.token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--token and --token_file both give the token; pass only one");
   }
+  if (!config.token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadTokenFile(config.token_file);
+    if (!token.ok()) return token.status();
+    options.auth = std::make_shared<StaticTokenAuth>(*std::move(token));
+  } else if (!config.token.empty()) {
+    options.auth = std::make_shared<StaticTokenAuth>(config.token);
+  }  // else the client's default: $DESCARTESLABS_TOKEN.
   if (config.timeout.has_value() && *config.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--timeout must be positive, got ",

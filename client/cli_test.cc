@@ -1,5 +1,7 @@
 #include "client/cli.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -337,6 +339,93 @@ TEST_F(CliHealthTest, OtherCommandsKeepTheirExitCodes) {
   std::ostringstream out, err;
   EXPECT_EQ(RunCli(config_, {"get-job", "x"}, out, err), kExitFailure);
   EXPECT_EQ(RunCli(config_, {"get-job"}, out, err), kExitUsage);
+}
+
+// ---- the token's sources ----
+
+// The value, or the error as text, so a failure shows why.
+std::string ValueOrStatus(const absl::StatusOr<std::string>& value) {
+  return value.ok() ? *value : value.status().ToString();
+}
+
+class TokenFileTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& name, const std::string& contents) {
+    std::string path = absl::StrCat(::testing::TempDir(), "/", name);
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file << contents;
+    return path;
+  }
+};
+
+TEST_F(TokenFileTest, TrimsOneTrailingNewline) {
+  EXPECT_EQ(ValueOrStatus(ReadTokenFile(Write("plain", "abc.def"))), "abc.def");
+  EXPECT_EQ(ValueOrStatus(ReadTokenFile(Write("lf", "abc.def\n"))), "abc.def");
+  EXPECT_EQ(ValueOrStatus(ReadTokenFile(Write("crlf", "abc.def\r\n"))),
+            "abc.def");
+}
+
+TEST_F(TokenFileTest, RejectsEmptyHugeMultiLineAndMissingFiles) {
+  for (const std::string& empty : {std::string(), std::string("\n")}) {
+    absl::StatusOr<std::string> token = ReadTokenFile(Write("empty", empty));
+    EXPECT_EQ(token.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(token.status().message()), HasSubstr("is empty"));
+  }
+  const std::string big =
+      Write("big", std::string(kMaxTokenFileBytes + 1, 'a'));
+  absl::StatusOr<std::string> token = ReadTokenFile(big);
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(token.status().message()), HasSubstr(big));
+  EXPECT_THAT(std::string(token.status().message()),
+              HasSubstr("larger than 65536 bytes"));
+  EXPECT_TRUE(
+      ReadTokenFile(Write("max", std::string(kMaxTokenFileBytes, 'a'))).ok());
+
+  token = ReadTokenFile(Write("two", "abc\n\n"));
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(token.status().message()),
+              HasSubstr("byte 0x0a at offset 3"));
+
+  token = ReadTokenFile("/nonexistent/token");
+  EXPECT_EQ(token.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(token.status().message()),
+              HasSubstr("/nonexistent/token"));
+}
+
+TEST_F(TokenFileTest, FlagsEnvironmentAndPrecedence) {
+  ASSERT_EQ(setenv("DESCARTESLABS_TOKEN", "from-env", 1), 0);
+  CliConfig config;
+  config.insecure = true;
+  config.target = "127.0.0.1:9";
+
+  // Neither flag: the client's default, $DESCARTESLABS_TOKEN.
+  absl::StatusOr<ClientOptions> options = MakeClientOptions(config);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(ValueOrStatus(Client(*options).token()), "from-env");
+
+  // A flag wins over the environment.
+  config.token_file = Write("token", "from-file\n");
+  options = MakeClientOptions(config);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(ValueOrStatus(Client(*options).token()), "from-file");
+
+  // Two flags: an error, whichever command.
+  config.token = "from-flag";
+  options = MakeClientOptions(config);
+  EXPECT_EQ(options.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(options.status().message()),
+              HasSubstr("--token and --token_file"));
+  std::ostringstream out, err;
+  EXPECT_EQ(RunCli(config, {"get-job", "x"}, out, err), kExitUsage);
+  EXPECT_EQ(RunCli(config, {"health"}, out, err), kHealthInvalidArguments);
+  EXPECT_THAT(err.str(), HasSubstr("--token and --token_file"));
+
+  // A bad file is a usage error naming it.
+  config.token.clear();
+  config.token_file = Write("empty-token", "");
+  EXPECT_EQ(RunCli(config, {"get-job", "x"}, out, err), kExitUsage);
+  EXPECT_THAT(err.str(), HasSubstr("empty-token\" is empty"));
+  ASSERT_EQ(unsetenv("DESCARTESLABS_TOKEN"), 0);
 }
 
 }  // namespace
