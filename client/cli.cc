@@ -1,10 +1,13 @@
 #include "client/cli.h"
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
@@ -15,7 +18,9 @@ namespace {
 constexpr char kUsage[] =
     "usage: workflows_cli [flags] COMMAND [ARGS]\n"
     "commands:\n"
-    "  health                      exit 0 when the server is SERVING\n"
+    "  health                      exit 0 when the server is SERVING (exit\n"
+    "                              codes as grpc_health_probe: 1 usage, 2\n"
+    "                              connection, 3 RPC failure, 4 not SERVING)\n"
     "  get-workflow ID\n"
     "  search-workflows            --request='email: \"...\" name_prefix: "
     "\"...\"'\n"
@@ -85,7 +90,128 @@ CallOptions MakeCallOptions(const CliConfig& config) {
   return options;
 }
 
+// `health` reports bad usage as grpc_health_probe does (1); the other
+// commands keep 2.
+int UsageExit(const std::vector<std::string>& args) {
+  return !args.empty() && args[0] == "health" ? kHealthInvalidArguments
+                                              : kExitUsage;
+}
+
+const char* ChannelStateName(grpc_connectivity_state state) {
+  switch (state) {
+    case GRPC_CHANNEL_IDLE:
+      return "IDLE";
+    case GRPC_CHANNEL_CONNECTING:
+      return "CONNECTING";
+    case GRPC_CHANNEL_READY:
+      return "READY";
+    case GRPC_CHANNEL_TRANSIENT_FAILURE:
+      return "TRANSIENT_FAILURE";
+    case GRPC_CHANNEL_SHUTDOWN:
+      return "SHUTDOWN";
+  }
+  return "UNKNOWN";
+}
+
+// The `health` command, with grpc_health_probe's exit codes.
+int RunHealth(Client& client, const CliConfig& config, std::ostream& out,
+              std::ostream& err) {
+  absl::Duration timeout = config.timeout.value_or(Client::kDefaultTimeout);
+  if (client.options().channel == nullptr) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = client.channel();
+    if (!channel.ok()) {
+      err << "workflows_cli: " << channel.status().message() << "\n";
+      return kHealthInvalidArguments;
+    }
+    // Connect first, as grpc_health_probe does, so that "cannot connect"
+    // (2) is told apart from a check that fails (3). Waits past a year are
+    // cut: a chrono deadline that far out could overflow.
+    const absl::Time start = absl::Now();
+    const absl::Duration wait = std::min(timeout, absl::Hours(24 * 365));
+    if (!(*channel)->WaitForConnected(std::chrono::system_clock::now() +
+                                      absl::ToChronoNanoseconds(wait))) {
+      err << "workflows_cli: failed to connect to "
+          << client.target().value_or("the server") << " within "
+          << absl::FormatDuration(timeout) << " (channel "
+          << ChannelStateName((*channel)->GetState(false)) << ")\n";
+      return kHealthConnectionFailure;
+    }
+    timeout -= absl::Now() - start;
+    if (timeout <= absl::ZeroDuration()) {
+      err << "workflows_cli: connecting used up the "
+          << absl::FormatDuration(
+                 config.timeout.value_or(Client::kDefaultTimeout))
+          << " timeout\n";
+      return kHealthConnectionFailure;
+    }
+  }
+  absl::StatusOr<health::HealthCheckResponse::ServingStatus> status =
+      client.Health(timeout);
+  if (!status.ok()) {
+    Fail(status.status(), "health check", err);
+    return kHealthRpcFailure;
+  }
+  const std::string name =
+      health::HealthCheckResponse::ServingStatus_Name(*status);
+  if (*status != health::HealthCheckResponse::SERVING) {
+    err << "workflows_cli: service unhealthy (responded with " << name << ")\n";
+    return kHealthUnhealthy;
+  }
+  if (!config.json) {
+    out << "status: " << name << "\n";  // one line, like grpc_health_probe
+    return kHealthServing;
+  }
+  health::HealthCheckResponse response;
+  response.set_status(*status);
+  // Printing a SERVING status cannot fail; were it to, it is no RPC error.
+  return PrintResponse(response, /*json=*/true, out, err) == kExitOk
+             ? kHealthServing
+             : kHealthRpcFailure;
+}
+
 }  // namespace
+
+absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file.is_open()) {
+    return absl::NotFoundError(
+        absl::StrCat("--token_file: cannot read \"", path, "\""));
+  }
+  // Read one byte past the limit, so that a huge file (or /dev/zero) costs
+  // no more than that.
+  std::string token(kMaxTokenFileBytes + 1, '\0');
+  file.read(token.data(), static_cast<std::streamsize>(token.size()));
+  if (file.bad()) {
+    return absl::NotFoundError(
+        absl::StrCat("--token_file: cannot read \"", path, "\""));
+  }
+  token.resize(static_cast<size_t>(file.gcount()));
+  if (token.size() > kMaxTokenFileBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token_file: \"", path, "\" is larger than ",
+                     kMaxTokenFileBytes, " bytes; is it the token?"));
+  }
+  if (absl::EndsWith(token, "\r\n")) {
+    token.resize(token.size() - 2);
+  } else if (absl::EndsWith(token, "\n")) {
+    token.resize(token.size() - 1);
+  }
+  if (token.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--token_file: \"", path, "\" is empty"));
+  }
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "--token_file: \"%s\" has a character not allowed in a token "
+          "(byte 0x%02x at offset %d); it must hold the token alone, on "
+          "one line",
+          path, c, i));
+    }
+  }
+  return token;
+}
 
 absl::Status ParseTarget(const std::string& target, ClientOptions* options) {
   size_t colon = target.rfind(':');
@@ -132,9 +258,17 @@ absl::StatusOr<ClientOptions> MakeClientOptions(const CliConfig& config) {
           absl::StrCat("--ca_cert: \"", config.ca_cert, "\" is empty"));
     }
   }
-  if (!config.token.empty()) {
-    options.auth = std::make_shared<StaticTokenAuth>(config.token);
+  if (!config.token.empty() && !config.token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--token and --token_file both give the token; pass only one");
   }
+  if (!config.token_file.empty()) {
+    absl::StatusOr<std::string> token = ReadTokenFile(config.token_file);
+    if (!token.ok()) return token.status();
+    options.auth = std::make_shared<StaticTokenAuth>(*std::move(token));
+  } else if (!config.token.empty()) {
+    options.auth = std::make_shared<StaticTokenAuth>(config.token);
+  }  // else the client's default: $DESCARTESLABS_TOKEN.
   if (config.timeout.has_value() && *config.timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--timeout must be positive, got ",
@@ -148,7 +282,7 @@ int RunCli(const CliConfig& config, const std::vector<std::string>& args,
   absl::StatusOr<ClientOptions> options = MakeClientOptions(config);
   if (!options.ok()) {
     err << "workflows_cli: " << options.status().message() << "\n";
-    return kExitUsage;
+    return UsageExit(args);
   }
   Client client(*options);
   return RunCliWithClient(client, config, args, out, err);
@@ -172,29 +306,13 @@ int RunCliWithClient(Client& client, const CliConfig& config,
   };
   if (config.num_retries.has_value() && command != "create-job") {
     err << "workflows_cli: --num_retries applies only to create-job\n";
-    return kExitUsage;
+    return UsageExit(args);
   }
   CallOptions call = MakeCallOptions(config);
 
   if (command == "health") {
-    if (!want_args(0)) return kExitUsage;
-    absl::StatusOr<health::HealthCheckResponse::ServingStatus> status =
-        client.Health(config.timeout.value_or(Client::kDefaultTimeout));
-    if (!status.ok()) return Fail(status.status(), "health check", err);
-    const std::string name =
-        health::HealthCheckResponse::ServingStatus_Name(*status);
-    if (*status != health::HealthCheckResponse::SERVING) {
-      err << "workflows_cli: service unhealthy (responded with " << name
-          << ")\n";
-      return kExitFailure;
-    }
-    if (!config.json) {
-      out << "status: " << name << "\n";  // one line, like grpc_health_probe
-      return kExitOk;
-    }
-    health::HealthCheckResponse response;
-    response.set_status(*status);
-    return PrintResponse(response, /*json=*/true, out, err);
+    if (!want_args(0)) return kHealthInvalidArguments;
+    return RunHealth(client, config, out, err);
   }
   if (command == "get-workflow") {
     if (!want_args(1)) return kExitUsage;

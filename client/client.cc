@@ -404,6 +404,11 @@ absl::StatusOr<Client::CallPlan> Client::Plan(const std::string& method,
         absl::StrCat("timeout of ", method, " must be positive, got ",
                      absl::FormatDuration(*options.timeout)));
   }
+  if (options.budget.has_value() && *options.budget <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("budget of ", method, " must be positive, got ",
+                     absl::FormatDuration(*options.budget)));
+  }
   if (options.num_retries.has_value()) {
     if (method != "CreateJob") {
       return absl::InvalidArgumentError(
@@ -446,6 +451,16 @@ absl::StatusOr<Client::CallPlan> Client::Plan(const std::string& method,
     plan.retry = RetryPolicy::CreateJob(options.num_retries);
   } else {
     plan.retry = api->retry;
+  }
+  if (plan.retry.max_server_delay < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "RetryPolicy::max_server_delay of ", method, " must be >= 0, got ",
+        absl::FormatDuration(plan.retry.max_server_delay)));
+  }
+  if (options.budget.has_value() &&
+      *options.budget != absl::InfiniteDuration()) {
+    plan.budget = *options.budget;
+    plan.budget_deadline = clock_->Now() + *options.budget;
   }
 
   const Metadata base = {{"x-wf-channel", options_.workflows_channel},
@@ -503,14 +518,15 @@ absl::Status Client::PrepareContext(const CallPlan& plan,
 template <typename Response, typename Request, typename Invoke>
 CallResult<Response> Client::Unary(const std::string& method,
                                    const Request& request,
-                                   const CallOptions& options, Invoke invoke,
-                                   std::optional<Budget> budget) {
+                                   const CallOptions& options, Invoke invoke) {
   absl::Status sizable = CheckRequestSize(method, request);
   if (!sizable.ok()) return CallResult<Response>(sizable);
   absl::StatusOr<CallPlan> plan = Plan(method, false, options);
   if (!plan.ok()) return CallResult<Response>(plan.status());
   Retrier retrier(plan->retry, clock_, method);
-  if (budget.has_value()) retrier.set_deadline(budget->deadline, budget->total);
+  if (plan->budget_deadline.has_value()) {
+    retrier.set_deadline(*plan->budget_deadline, plan->budget);
+  }
   const absl::Duration attempt_timeout = plan->timeout;
   std::vector<std::string> warnings;
   while (true) {
@@ -568,7 +584,11 @@ std::unique_ptr<StreamReader<Response>> Client::Stream(
       [shared_plan, shared_request, start](grpc::ClientContext* context) {
         return start(*shared_plan->stubs, context, *shared_request);
       },
-      shared_plan->retry, clock_, shared_plan->stubs->injected_server_metadata);
+      shared_plan->retry, clock_, shared_plan->stubs->injected_server_metadata,
+      shared_plan->budget_deadline.has_value()
+          ? std::optional<StreamBudget>(StreamBudget{
+                *shared_plan->budget_deadline, shared_plan->budget})
+          : std::nullopt);
 }
 
 #define WORKFLOWS_UNARY(STUB, METHOD, REQUEST, RESPONSE)                   \
@@ -658,6 +678,7 @@ absl::StatusOr<health::HealthCheckResponse::ServingStatus> Client::Health(
   // per-attempt timeout alone lets the default retries (and their backoff)
   // run ~6x past it against a dead server.
   options.timeout = std::min(options.timeout.value_or(timeout), timeout);
+  options.budget = std::min(options.budget.value_or(timeout), timeout);
   CallResult<health::HealthCheckResponse> response =
       Unary<health::HealthCheckResponse>(
           "Check", health::HealthCheckRequest(), options,
@@ -669,8 +690,7 @@ absl::StatusOr<health::HealthCheckResponse::ServingStatus> Client::Health(
                                   "no stub for Check");
             }
             return stubs.health->Check(context, request, out);
-          },
-          Budget{clock_->Now() + timeout, timeout});
+          });
   if (!response.ok()) return response.status();
   return response->status();
 }
@@ -717,6 +737,7 @@ absl::StatusOr<wf::Job::State> Client::WaitForJob(const std::string& job_id,
 
   CallOptions watch_options = options.call;
   watch_options.retry = RetryPolicy::None();  // Re-opening is done here.
+  watch_options.budget.reset();               // `timeout` bounds it all.
   wf::WatchJobRequest request;
   request.set_id(job_id);
   while (true) {

@@ -119,6 +119,18 @@ struct CallOptions {
   std::optional<std::string> on_behalf_of;
   // CreateJob only: RetryPolicy::CreateJob(num_retries). Must be >= 0.
   std::optional<int> num_retries;
+  // Bounds the whole call, on the client's Clock: every attempt and every
+  // backoff. Each attempt's deadline is min(timeout, what is left); a
+  // backoff that would reach the end is not slept; running out returns
+  // DEADLINE_EXCEEDED naming the budget, the attempts made and the last
+  // error (RetryAttempts() has them all). Streams: the budget bounds their
+  // opening attempts and, once open, their deadline. Unset (the default, as
+  // in the Python client): no bound beyond 1 + max_retries attempts of
+  // `timeout` plus their backoffs. Must be positive;
+  // absl::InfiniteDuration() is the same as unset.
+  //
+  //   client.GetJob(request, {.budget = absl::Seconds(30)});
+  std::optional<absl::Duration> budget;
 };
 
 // One entry of Client::api(): an operation of the Workflows API.
@@ -137,7 +149,8 @@ struct WaitOptions {
   bool cancel_on_timeout = true;
   // Called with every state received.
   std::function<void(const wf::Job::State&)> on_state;
-  // Used for every WatchJob (and the CancelJob); its timeout is ignored.
+  // Used for every WatchJob (and the CancelJob); its timeout is ignored,
+  // and so is its budget for WatchJob (WaitForJob's `timeout` bounds it all).
   CallOptions call;
 };
 
@@ -231,9 +244,10 @@ class Client {
       std::shared_ptr<Client> client);
 
   // grpc.health.v1.Health/Check with an empty service name: SERVING,
-  // NOT_SERVING or UNKNOWN, or the error. `timeout` bounds the whole check:
-  // every attempt's deadline is clipped to what is left of it, a backoff
-  // that would reach it is not slept, and running out of it returns
+  // NOT_SERVING or UNKNOWN, or the error. `timeout` is the check's budget
+  // (CallOptions::budget, or `options.budget` if that is shorter): every
+  // attempt's deadline is clipped to what is left of it, a backoff that
+  // would reach it is not slept, and running out of it returns
   // DEADLINE_EXCEEDED naming the last attempt's error (and carrying every
   // attempt, see RetryAttempts). `options.timeout`, if shorter, bounds each
   // attempt.
@@ -339,6 +353,9 @@ class Client {
     absl::Duration timeout;
     Metadata metadata;
     RetryPolicy retry;
+    // CallOptions::budget as a deadline on clock_; unset without one.
+    std::optional<absl::Time> budget_deadline;
+    absl::Duration budget = absl::InfiniteDuration();
     std::shared_ptr<Auth> auth;
     bool plain_token = false;  // send the token as plain metadata
     bool call_token = false;   // send it through call credentials (TLS)
@@ -351,17 +368,9 @@ class Client {
                                      grpc::ClientContext* context);
   absl::Status OpenChannelLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // An overall deadline, on clock_, for every attempt and backoff of one
-  // call; `total` is the duration it stands for (for messages).
-  struct Budget {
-    absl::Time deadline;
-    absl::Duration total;
-  };
-
   template <typename Response, typename Request, typename Invoke>
   CallResult<Response> Unary(const std::string& method, const Request& request,
-                             const CallOptions& options, Invoke invoke,
-                             std::optional<Budget> budget = std::nullopt);
+                             const CallOptions& options, Invoke invoke);
   template <typename Response, typename Request, typename Start>
   std::unique_ptr<StreamReader<Response>> Stream(const std::string& method,
                                                  const Request& request,

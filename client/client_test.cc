@@ -337,12 +337,31 @@ TEST_F(ClientTest, PerApiRetry) {
 TEST_F(ClientTest, PermissionDeniedWithRetryAfterSeconds) {
   Reply denied;
   denied.status = Error(grpc::StatusCode::PERMISSION_DENIED, "quota");
-  denied.trailing_metadata = {{"retry-after", "120"}};
+  denied.trailing_metadata = {{"retry-after", "45"}};
   server_.Enqueue("GetJob", denied);
   Client client(options_);
   EXPECT_TRUE(client.GetJob(JobRequest()).ok());
   EXPECT_EQ(server_.count("GetJob"), 2);
-  EXPECT_THAT(clock_->sleeps(), ElementsAre(absl::Seconds(120)));
+  EXPECT_THAT(clock_->sleeps(), ElementsAre(absl::Seconds(45)));
+}
+
+// The Python client would wait the full 120 s; this one waits at most
+// RetryPolicy::max_server_delay (60 s by default), unless told otherwise.
+TEST_F(ClientTest, RetryAfterPastTheCapIsCutToIt) {
+  Reply denied;
+  denied.status = Error(grpc::StatusCode::PERMISSION_DENIED, "quota");
+  denied.trailing_metadata = {{"retry-after", "120"}};
+  server_.Enqueue("GetJob", denied);
+  Client client(options_);
+  EXPECT_TRUE(client.GetJob(JobRequest()).ok());
+  server_.Enqueue("GetJob", denied);
+  CallOptions uncapped;
+  uncapped.retry = *options_.default_retry;
+  uncapped.retry->max_server_delay = absl::InfiniteDuration();
+  EXPECT_TRUE(client.GetJob(JobRequest(), uncapped).ok());
+  EXPECT_EQ(server_.count("GetJob"), 4);
+  EXPECT_THAT(clock_->sleeps(),
+              ElementsAre(absl::Seconds(60), absl::Seconds(120)));
 }
 
 TEST_F(ClientTest, PermissionDeniedWithRetryAfterHttpDate) {
@@ -351,6 +370,7 @@ TEST_F(ClientTest, PermissionDeniedWithRetryAfterHttpDate) {
   // The simulated clock reads 2026-01-01T00:00:00Z.
   denied.trailing_metadata = {{"retry-after", "Thu, 01 Jan 2026 00:30:00 GMT"}};
   server_.Enqueue("GetJob", denied);
+  options_.default_retry->max_server_delay = absl::Hours(1);
   Client client(options_);
   EXPECT_TRUE(client.GetJob(JobRequest()).ok());
   EXPECT_THAT(clock_->sleeps(), ElementsAre(absl::Minutes(30)));
@@ -643,6 +663,125 @@ TEST_F(ClientTest, HealthStillRecoversWithinItsBudget) {
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(*got, health::HealthCheckResponse::SERVING);
   EXPECT_EQ(server_.count("Check"), 2);
+}
+
+TEST_F(ClientTest, ANegativeMaxServerDelayIsInvalid) {
+  Client client(options_);
+  CallOptions call;
+  call.retry = RetryPolicy::Default();
+  call.retry->max_server_delay = absl::Seconds(-1);
+  absl::Status status = client.GetJob(JobRequest(), call).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("max_server_delay"));
+  EXPECT_EQ(server_.count(""), 0);
+}
+
+// ---- CallOptions::budget ----
+
+TEST_F(ClientTest, BudgetBoundsAttemptsAndBackoffsOfAnyCall) {
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("GetJob", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  Client client(options_);  // Zero jitter: backoff 0.1, 0.2, 0.4, 0.8 s.
+  CallOptions call;
+  call.budget = absl::Seconds(1);
+  const absl::Time start = clock_->Now();
+  absl::Status status = client.GetJob(JobRequest(), call).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("GetJob"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("1s budget"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("(4 attempts)"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("last error: UNAVAILABLE: down"));
+  EXPECT_THAT(RetryAttempts(status), SizeIs(4));
+  // The 0.8 s backoff would overrun the 0.3 s left: not slept.
+  EXPECT_THAT(
+      clock_->sleeps(),
+      ElementsAre(absl::Seconds(0.1), absl::Seconds(0.2), absl::Seconds(0.4)));
+  EXPECT_LE(clock_->Now() - start, absl::Seconds(1));
+  // Each attempt's deadline is min(5 s timeout, budget left).
+  std::vector<RecordedCall> calls = server_.calls("GetJob");
+  ASSERT_THAT(calls, SizeIs(4));
+  const absl::Duration left[] = {absl::Seconds(1), absl::Seconds(0.9),
+                                 absl::Seconds(0.7), absl::Seconds(0.3)};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_LE(calls[i].time_left, left[i] + absl::Milliseconds(20)) << i;
+  }
+}
+
+TEST_F(ClientTest, WithoutABudgetRetriesRunOutAsBefore) {
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("GetJob", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  Client client(options_);
+  for (std::optional<absl::Duration> budget :
+       {std::optional<absl::Duration>(),
+        std::optional<absl::Duration>(absl::InfiniteDuration())}) {
+    server_.Enqueue("GetJob", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+    const int before = server_.count("GetJob");
+    const size_t slept = clock_->sleeps().size();
+    CallOptions call;
+    call.budget = budget;
+    absl::Status status = client.GetJob(JobRequest(), call).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable);
+    EXPECT_TRUE(IsRetryExhausted(status));
+    EXPECT_EQ(server_.count("GetJob") - before, 6);
+    EXPECT_EQ(clock_->sleeps().size() - slept, 5);
+    // The default 5 s per attempt, untouched.
+    EXPECT_GT(server_.calls("GetJob")[before].time_left, absl::Seconds(4));
+  }
+}
+
+TEST_F(ClientTest, ABudgetThatIsNotPositiveIsInvalid) {
+  Client client(options_);
+  for (absl::Duration budget : {absl::ZeroDuration(), absl::Seconds(-1)}) {
+    CallOptions call;
+    call.budget = budget;
+    absl::Status status = client.GetJob(JobRequest(), call).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(status.message()), HasSubstr("budget of GetJob"));
+    EXPECT_EQ(client.WatchJob(wf::WatchJobRequest(), call)->Finish().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(server_.count(""), 0);
+}
+
+TEST_F(ClientTest, BudgetBoundsStreamOpeningAndTheOpenStream) {
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("ListXYZ", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  Client client(options_);  // Zero jitter: backoff 0.1, 0.2, 0.4, 0.8 s.
+  CallOptions call;
+  call.budget = absl::Seconds(1);
+  absl::Status status = client.ListXYZ(wf::ListXYZRequest(), call)->Finish();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("1s budget"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("UNAVAILABLE: down"));
+  EXPECT_EQ(server_.count("ListXYZ"), 4);
+  std::vector<RecordedCall> calls = server_.calls("ListXYZ");
+  EXPECT_LE(calls[3].time_left, absl::Seconds(0.3) + absl::Milliseconds(20));
+  // A stream that opens lives at most until the budget ends (not 24 h).
+  call.budget = absl::Seconds(3);
+  Reply ok;
+  ok.messages = {Msg(State(wf::Job::RUNNING))};
+  server_.Enqueue("WatchJob", ok);
+  ASSERT_TRUE(client.WatchJob(wf::WatchJobRequest(), call)->Finish().ok());
+  EXPECT_LE(server_.calls("WatchJob")[0].time_left,
+            absl::Seconds(3) + absl::Milliseconds(20));
+}
+
+TEST_F(ClientTest, HealthBudgetIsTheShorterOfItsTimeoutAndTheOptions) {
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("Check", {Error(grpc::StatusCode::UNAVAILABLE, "down")});
+  }
+  Client client(options_);
+  CallOptions call;
+  call.budget = absl::Milliseconds(250);
+  absl::Status status = client.Health(absl::Seconds(10), call).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("250ms budget"));
+  EXPECT_THAT(clock_->sleeps(),
+              ElementsAre(absl::Seconds(0.1)));  // 0.2 s > 0.15 s left
 }
 
 TEST_F(ClientTest, TokenErrorOnALaterAttemptKeepsTheEarlierOnes) {

@@ -103,17 +103,23 @@ std::optional<absl::Duration> Retrier::DelayFor(const absl::Status& status) {
   if (policy_.retry_after_codes.count(status.code()) > 0) {
     if (std::optional<absl::Duration> after =
             RetryAfter(status, clock_->Now())) {
-      return after;
+      return std::min(*after, MaxServerDelay());
     }
   }
   if (policy_.retryable_codes.count(status.code()) == 0) return std::nullopt;
   if (policy_.honor_pushback &&
       status.code() == StatusCode::kResourceExhausted) {
     if (std::optional<absl::Duration> pushback = RetryPushback(status)) {
-      return *pushback + absl::Seconds(policy_.Jitter());
+      return std::min(*pushback + absl::Seconds(policy_.Jitter()),
+                      MaxServerDelay());
     }
   }
   return backoff_.Next();
+}
+
+absl::Duration Retrier::MaxServerDelay() const {
+  // A negative cap would be a negative sleep: treat it as "retry at once".
+  return std::max(policy_.max_server_delay, absl::ZeroDuration());
 }
 
 absl::Status Retrier::OnFailure(const absl::Status& status) {

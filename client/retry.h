@@ -63,6 +63,14 @@ struct RetryPolicy {
   // When RESOURCE_EXHAUSTED is retried and carries `grpc-retry-pushback-ms`,
   // wait pushback + U(jitter) instead of the backoff.
   bool honor_pushback = false;
+  // The longest wait a server can impose: a `retry-after` or a pushback
+  // (jitter included) past it is cut to it, and the retry then runs. The
+  // Python client waits whatever it is told, so one `retry-after: 99999999`
+  // stalls it for three years; this cap is a deliberate divergence. 60 s is
+  // the Python backoff's own cap (`maximum=60`): no server makes the client
+  // wait longer than it would ever choose to itself. Must be >= 0;
+  // absl::InfiniteDuration() restores the Python behaviour.
+  absl::Duration max_server_delay = absl::Seconds(60);
   // Null means a process-wide absl::BitGen.
   JitterSource jitter;
 
@@ -101,8 +109,9 @@ class Retrier {
   // run after it).
   absl::Status OnFailure(const absl::Status& status);
 
-  // The delay to sleep before retrying after `status`; nullopt when `status`
-  // is not retryable under the policy. It draws the next backoff step (and
+  // The delay to sleep before retrying after `status` (a server-given one
+  // capped at max_server_delay); nullopt when `status` is not retryable
+  // under the policy. It draws the next backoff step (and
   // its jitter), exactly as OnFailure does, so call it once per failed
   // attempt; it does not record the attempt or count a retry.
   std::optional<absl::Duration> DelayFor(const absl::Status& status);
@@ -124,6 +133,8 @@ class Retrier {
   const std::vector<absl::Status>& attempts() const { return attempts_; }
 
  private:
+  absl::Duration MaxServerDelay() const;
+
   const RetryPolicy& policy_;
   std::shared_ptr<Clock> clock_;
   std::string method_;

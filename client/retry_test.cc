@@ -91,6 +91,7 @@ TEST(RetrierTest, RetryableCodes) {
 TEST(RetrierTest, PermissionDeniedWithRetryAfterSecondsAndDate) {
   auto clock = std::make_shared<SimulatedClock>();
   RetryPolicy policy = RetryPolicy::Default();
+  policy.max_server_delay = absl::InfiniteDuration();  // As in Python.
   Retrier retrier(policy, clock, "GetJob");
   EXPECT_TRUE(retrier
                   .OnFailure(WithTrailer(absl::PermissionDeniedError("wait"),
@@ -106,6 +107,48 @@ TEST(RetrierTest, PermissionDeniedWithRetryAfterSecondsAndDate) {
       WithTrailer(absl::PermissionDeniedError("no"), "retry-after", "whenever");
   EXPECT_EQ(retrier.OnFailure(bogus), bogus);
   EXPECT_THAT(clock->sleeps(), ElementsAre(absl::Seconds(120), absl::Hours(1)));
+}
+
+TEST(RetrierTest, ServerDelaysAreCappedAtMaxServerDelay) {
+  EXPECT_EQ(RetryPolicy::Default().max_server_delay, absl::Seconds(60));
+  EXPECT_EQ(RetryPolicy::CreateJob(1).max_server_delay, absl::Seconds(60));
+  auto clock = std::make_shared<SimulatedClock>();
+  RetryPolicy policy = RetryPolicy::CreateJob(3);
+  policy.retry_after_codes = {absl::StatusCode::kPermissionDenied};
+  policy.jitter = Fixed(0.5);
+  policy.max_server_delay = absl::Seconds(10);
+  Retrier retrier(policy, clock, "CreateJob");
+  // About three years, a date past the cap, and a pushback (plus its
+  // jitter) past it: each is cut to the cap.
+  EXPECT_TRUE(retrier
+                  .OnFailure(WithTrailer(absl::PermissionDeniedError("wait"),
+                                         "retry-after", "99999999"))
+                  .ok());
+  EXPECT_TRUE(retrier
+                  .OnFailure(WithTrailer(absl::PermissionDeniedError("wait"),
+                                         "retry-after",
+                                         "Fri, 01 Jan 2100 00:00:00 GMT"))
+                  .ok());
+  EXPECT_TRUE(retrier
+                  .OnFailure(WithTrailer(absl::ResourceExhaustedError("429"),
+                                         "grpc-retry-pushback-ms", "9990"))
+                  .ok());
+  // Below the cap, the server's delay is kept exactly.
+  EXPECT_EQ(retrier.DelayFor(WithTrailer(absl::PermissionDeniedError("wait"),
+                                         "retry-after", "9")),
+            absl::Seconds(9));
+  EXPECT_THAT(clock->sleeps(), ElementsAre(absl::Seconds(10), absl::Seconds(10),
+                                           absl::Seconds(10)));
+}
+
+TEST(RetrierTest, ANegativeMaxServerDelayRetriesAtOnce) {
+  auto clock = std::make_shared<SimulatedClock>();
+  RetryPolicy policy = RetryPolicy::Default();
+  policy.max_server_delay = absl::Seconds(-5);
+  Retrier retrier(policy, clock, "GetJob");
+  EXPECT_EQ(retrier.DelayFor(WithTrailer(absl::PermissionDeniedError("wait"),
+                                         "retry-after", "30")),
+            absl::ZeroDuration());
 }
 
 TEST(RetrierTest, CreateJobDoesNotRetry429ByDefault) {

@@ -4,9 +4,11 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/support/sync_stream.h>
 
+#include <chrono>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +46,14 @@ inline bool ServerMetadataReadable(grpc::ClientContext* context,
   return injected || context->c_call() != nullptr;
 }
 
+// An overall deadline, on the reader's Clock, for opening a stream and for
+// its life once open (CallOptions::budget); `total` is the duration it
+// stands for, named when it runs out.
+struct StreamBudget {
+  absl::Time deadline;
+  absl::Duration total;
+};
+
 template <typename T>
 class StreamReader {
  public:
@@ -54,16 +64,22 @@ class StreamReader {
       grpc::ClientContext*)>;
 
   // `injected_server_metadata`: read the server's metadata even from
-  // contexts no call was started on (see ServerMetadataReadable).
+  // contexts no call was started on (see ServerMetadataReadable). `budget`:
+  // each opening's deadline is clipped to what is left of it, and running
+  // out of it ends the stream with Retrier::OutOfTime().
   StreamReader(std::string method, Prepare prepare, Start start,
                RetryPolicy policy, std::shared_ptr<Clock> clock,
-               bool injected_server_metadata = false)
+               bool injected_server_metadata = false,
+               std::optional<StreamBudget> budget = std::nullopt)
       : injected_server_metadata_(injected_server_metadata),
         method_(std::move(method)),
         prepare_(std::move(prepare)),
         start_(std::move(start)),
         policy_(std::move(policy)),
-        retrier_(policy_, std::move(clock), method_) {}
+        retrier_(policy_, std::move(clock), method_) {
+    if (budget.has_value())
+      retrier_.set_deadline(budget->deadline, budget->total);
+  }
 
   // A stream that failed before it could start (e.g. bad options).
   explicit StreamReader(absl::Status error)
@@ -151,9 +167,17 @@ class StreamReader {
   }
 
   absl::Status Open() {
+    const absl::Duration left = retrier_.TimeLeft();
+    if (left <= absl::ZeroDuration()) return retrier_.OutOfTime();
     auto context = std::make_unique<grpc::ClientContext>();
     absl::Status prepared = prepare_(context.get());
     if (!prepared.ok()) return prepared;
+    // Past ~100 years a deadline is none (as in Client::PrepareContext).
+    if (left < absl::Hours(24 * 365 * 100)) {
+      const auto budget_end =
+          std::chrono::system_clock::now() + absl::ToChronoNanoseconds(left);
+      if (budget_end < context->deadline()) context->set_deadline(budget_end);
+    }
     {
       absl::MutexLock lock(&mu_);
       if (cancelled_) {

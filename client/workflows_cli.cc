@@ -1,7 +1,7 @@
 // workflows_cli: call the Workflows API from the shell.
 //
 //   workflows_cli --target=localhost:8000 --insecure health
-//   workflows_cli --token=$TOKEN get-job abc123 --json
+//   workflows_cli --token_file=token.txt get-job abc123 --json
 //   workflows_cli --target=host:443 --ca_cert=ca.pem watch-job abc123
 
 #include <iostream>
@@ -23,7 +23,11 @@ ABSL_FLAG(std::string, ca_cert, "",
           "PEM file of root CAs (default: $GRPC_CA_BUNDLE, $SSL_CERT_FILE, ... "
           "else the system store)");
 ABSL_FLAG(std::string, token, "",
-          "Bearer token (default: $DESCARTESLABS_TOKEN)");
+          "Bearer token; any user can read it with `ps`: prefer --token_file "
+          "or $DESCARTESLABS_TOKEN (the default)");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding the bearer token (one line, at most 64 KiB); not "
+          "with --token");
 ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "Per-attempt timeout, e.g. 10s (default: 5s unary, 24h streams)");
 ABSL_FLAG(bool, json, false, "Print responses as JSON instead of text");
@@ -44,6 +48,7 @@ int main(int argc, char** argv) {
   config.insecure = absl::GetFlag(FLAGS_insecure);
   config.ca_cert = absl::GetFlag(FLAGS_ca_cert);
   config.token = absl::GetFlag(FLAGS_token);
+  config.token_file = absl::GetFlag(FLAGS_token_file);
   absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
   if (timeout != absl::ZeroDuration()) config.timeout = timeout;
   config.json = absl::GetFlag(FLAGS_json);

@@ -113,5 +113,82 @@ TEST_F(RetriesTest, PermissionDeniedWithRetryAfterIsRetriedAfterThatDelay) {
   EXPECT_THAT(clock().sleeps(), ::testing::ElementsAre(absl::Seconds(7)));
 }
 
+// The Python client sleeps whatever `retry-after` says; this one sleeps at
+// most RetryPolicy::max_server_delay (60 s) before each retry.
+TEST_F(RetriesTest, RetryAfterOfThreeYearsSleepsAtMostTheCapEachTime) {
+  EXPECT_CALL(backend(), GetJob)
+      .Times(6)
+      .WillRepeatedly(
+          ReturnWithTrailers({{"retry-after", "99999999"}},
+                             ReturnStatus(grpc::StatusCode::PERMISSION_DENIED,
+                                          "come back later")));
+  GetJobRequest request;
+  request.set_id("j1");
+
+  auto job = client().GetJob(request);
+
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_TRUE(IsRetryExhausted(job.status()));
+  EXPECT_THAT(clock().sleeps(), SizeIs(5));
+  EXPECT_THAT(clock().sleeps(), Each(absl::Seconds(60)));
+}
+
+TEST_F(RetriesTest, PushbackOfThreeYearsSleepsAtMostTheCap) {
+  EXPECT_CALL(backend(), CreateJob)
+      .Times(3)
+      .WillRepeatedly(ReturnWithTrailers(
+          {{"grpc-retry-pushback-ms", "99999999000"}},
+          ReturnStatus(grpc::StatusCode::RESOURCE_EXHAUSTED, "slow down")));
+  CreateJobRequest request;
+  request.set_serialized_graft("{}");
+
+  auto job = client().CreateJob(request, {.num_retries = 2});
+
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(clock().sleeps(), SizeIs(2));
+  EXPECT_THAT(clock().sleeps(), Each(Le(absl::Seconds(60))));
+}
+
+TEST_F(RetriesTest, BudgetBoundsTheTotalVirtualTime) {
+  EXPECT_CALL(backend(), GetJob)
+      .WillRepeatedly(ReturnStatus(grpc::StatusCode::UNAVAILABLE, "down"));
+  RetryPolicy policy = RetryPolicy::Default();
+  policy.initial_backoff = absl::Seconds(60);  // 60 s (+ jitter, capped)
+  GetJobRequest request;
+  request.set_id("j1");
+  const absl::Time start = clock().Now();
+
+  auto job =
+      client().GetJob(request, {.retry = policy, .budget = absl::Seconds(150)});
+
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                            ::testing::HasSubstr("2m30s budget")));
+  EXPECT_THAT(std::string(job.status().message()),
+              ::testing::HasSubstr("last error: UNAVAILABLE: down"));
+  EXPECT_LE(clock().Now() - start, absl::Seconds(150));
+  // Two 60 s backoffs fit, a third would overrun and is not slept.
+  EXPECT_THAT(clock().sleeps(), SizeIs(2));
+  EXPECT_THAT(RetryAttempts(job.status()), SizeIs(3));
+  EXPECT_THAT(journal().Calls("GetJob"), SizeIs(3));
+}
+
+TEST_F(RetriesTest, WithoutABudgetSixAttemptsRunAsInPython) {
+  EXPECT_CALL(backend(), GetJob)
+      .Times(6)
+      .WillRepeatedly(ReturnStatus(grpc::StatusCode::UNAVAILABLE, "down"));
+  RetryPolicy policy = RetryPolicy::Default();
+  policy.initial_backoff = absl::Seconds(60);
+  GetJobRequest request;
+  request.set_id("j1");
+  const absl::Time start = clock().Now();
+
+  auto job = client().GetJob(request, {.retry = policy});
+
+  EXPECT_THAT(job, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_TRUE(IsRetryExhausted(job.status()));
+  EXPECT_THAT(clock().sleeps(), Each(absl::Seconds(60)));
+  EXPECT_EQ(clock().Now() - start, absl::Seconds(300));
+}
+
 }  // namespace
 }  // namespace workflows
