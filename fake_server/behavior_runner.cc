@@ -29,10 +29,11 @@ absl::Duration ToAbslDuration(const google::protobuf::Duration& d) {
 }
 
 // How a call that ended while we waited ends: the client sees
-// DEADLINE_EXCEEDED if its deadline passed, otherwise it cancelled (or the
-// server is shutting down).
+// DEADLINE_EXCEEDED if its deadline passed (as the call context judges it,
+// see CallContext::DeadlineExceeded), otherwise it cancelled (or the server
+// is shutting down).
 grpc::Status EndedWhileWaiting(CallContext* call, absl::string_view what) {
-  if (absl::Now() >= call->deadline()) {
+  if (call->DeadlineExceeded()) {
     return grpc::Status(
         grpc::StatusCode::DEADLINE_EXCEEDED,
         absl::StrCat("deadline exceeded while the fake server ", what));

@@ -43,7 +43,9 @@ bool IsPassThroughStream(const StreamScript& script);
 // set passes through (so `delay { seconds: 1 }` alone means "slow backend").
 //
 // `hang` waits until the call is done and ends DEADLINE_EXCEEDED if the
-// deadline has passed, else CANCELLED (client cancel or server shutdown).
+// deadline has passed (CallContext::DeadlineExceeded), else CANCELLED (client
+// cancel or server shutdown). Waiting costs no polling (see
+// CallContext::WaitUntilDone).
 // `reset` calls CallContext::ResetCall() and ends CANCELLED.
 // `fail` with OK ends the call OK with an empty response. A `reply` of the
 // wrong type or a `stream` outcome (unvalidated input) ends INTERNAL.

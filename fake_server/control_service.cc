@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "fake_server/call_context.h"
 #include "fake_server/journal.h"
 #include "fake_server/methods.h"
 #include "fake_server/proto_duration.h"
@@ -23,9 +24,11 @@ namespace {
 using ::grpc::health::v1::HealthCheckResponse;
 
 constexpr absl::Duration kDefaultWaitTimeout = absl::Seconds(10);
-// WaitForCalls waits in slices this long so that a cancelled call or a
-// server shutdown ends it promptly.
-constexpr absl::Duration kWaitSlice = absl::Milliseconds(50);
+// WaitForCalls wakes when the journal changes; it also looks at the call
+// and the server every kDoneCheckInterval, so that a client's cancel (which
+// the sync API reports only when asked) or a server shutdown ends it within
+// that interval.
+constexpr absl::Duration kWaitSlice = kDoneCheckInterval;
 
 grpc::Status ToGrpc(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()),

@@ -309,10 +309,14 @@ TEST_P(FakeWorkflowsServerTest, DelayLongerThanTheDeadlineExpiresAtOnce) {
   grpc::ClientContext context;
   context.set_deadline(In(absl::Seconds(5)));
   dw::WmtsUrlTemplateResponse response;
-  EXPECT_EQ(workflows_->GetWmtsUrlTemplate(&context, dw::Empty(), &response)
-                .error_code(),
-            grpc::StatusCode::DEADLINE_EXCEEDED);
-  EXPECT_LT(absl::Now() - start, kPrompt);
+  grpc::Status status =
+      workflows_->GetWmtsUrlTemplate(&context, dw::Empty(), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  // The server's answer, at once, not the client's own expiry after 5 s
+  // (a wall-clock bound alone can fail on a loaded machine under TSan).
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("outlasts the client's deadline"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
 TEST_P(FakeWorkflowsServerTest, HangEndsAtTheClientDeadline) {
@@ -354,15 +358,16 @@ TEST_P(FakeWorkflowsServerTest, ExpireDeadlineRecordsTheClientsDeadline) {
                behavior { expire_deadline: true })pb");
   for (absl::Duration timeout : {absl::Seconds(5), absl::Hours(24)}) {
     server_->journal().Clear();
+    const absl::Time start = absl::Now();
     grpc::ClientContext context;
     context.set_deadline(In(timeout));
     dw::GetJobRequest request;
     request.set_id("job-1");
     dw::Job job;
-    const absl::Time start = absl::Now();
     EXPECT_EQ(jobs_->GetJob(&context, request, &job).error_code(),
               grpc::StatusCode::DEADLINE_EXCEEDED);
-    EXPECT_LT(absl::Now() - start, kPrompt);
+    const absl::Duration took = absl::Now() - start;
+    EXPECT_LT(took, kPrompt);
     RecordedCall call;
     ASSERT_TRUE(OnlyCall("GetJob", &call));
     ASSERT_TRUE(call.has_deadline_remaining());
@@ -372,7 +377,9 @@ TEST_P(FakeWorkflowsServerTest, ExpireDeadlineRecordsTheClientsDeadline) {
     // gRPC sends the timeout rounded up to a few significant digits
     // (grpc-timeout), so the server may see slightly more than was set.
     EXPECT_LE(remaining, timeout * 1.01 + absl::Seconds(1));
-    EXPECT_GT(remaining, timeout - kPrompt);
+    // The call reached the server within `took` of the deadline being set
+    // (relative to the call, not a fixed budget, so load cannot fail it).
+    EXPECT_GE(remaining, timeout - took - absl::Milliseconds(10));
   }
 }
 
@@ -604,8 +611,9 @@ TEST_P(FakeWorkflowsServerTest, StreamThenHangStaysOpenUntilTheDeadline) {
   RecordedCall call;
   ASSERT_TRUE(OnlyCall("WatchJob", &call));
   // Over TCP the server learns the deadline from a rounded-up grpc-timeout,
-  // so the client's own expiry (RST_STREAM, CANCELLED) can reach it first.
-  EXPECT_THAT(call.status_code(), AnyOf("DEADLINE_EXCEEDED", "CANCELLED"));
+  // so the client's own expiry (RST_STREAM) reaches it first; within the
+  // deadline tolerance that still counts as the deadline, as the client saw.
+  EXPECT_EQ(call.status_code(), "DEADLINE_EXCEEDED");
   EXPECT_THAT(call.responses(), SizeIs(1));
 }
 

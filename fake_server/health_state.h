@@ -58,8 +58,9 @@ class HealthState {
 
   // Blocks until the version of `service` differs from `seen_version`,
   // `timeout` elapses or Shutdown() is called, then returns the current
-  // observation. Callers loop on this, checking CallContext::IsDone() between
-  // waits, so a short timeout keeps them responsive to cancellation.
+  // observation. Changes and Shutdown() wake waiters at once; callers loop
+  // on this with a timeout up to CallContext::NextDoneCheck(), checking
+  // CallContext::IsDone() between waits.
   Observation WaitForChange(absl::string_view service, int64_t seen_version,
                             absl::Duration timeout) const;
 

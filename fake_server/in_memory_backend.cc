@@ -20,11 +20,6 @@ using ::grpc::health::v1::HealthCheckResponse;
 
 namespace {
 
-// How long a blocked stream waits before re-checking CallContext::IsDone().
-// Changes wake it at once; this only bounds how late it notices the end of
-// the call.
-constexpr absl::Duration kPollInterval = absl::Milliseconds(10);
-
 constexpr char kDefaultChannel[] = "v0-19";
 constexpr char kOnBehalfOfHeader[] = "x-on-behalf-of-user";
 constexpr int kDefaultGrantPageSize = 100;
@@ -51,10 +46,16 @@ grpc::Status StreamBroken() {
                       "the stream to the client is broken");
 }
 
-grpc::Status CallEnded() {
+// A blocked stream whose call is done: DEADLINE_EXCEEDED if the client's
+// deadline passed (as the call context judges it), else CANCELLED.
+grpc::Status CallEnded(const CallContext& call) {
+  if (call.DeadlineExceeded()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "deadline exceeded while the stream waited for "
+                        "changes");
+  }
   return grpc::Status(grpc::StatusCode::CANCELLED,
-                      "the call ended (cancelled, deadline passed or server "
-                      "shutting down)");
+                      "the call ended (cancelled or server shutting down)");
 }
 
 grpc::Status ResetWhileStreaming() {
@@ -147,9 +148,9 @@ class InMemoryBackend::ChangeSignal {
     changed_.SignalAll();
   }
 
-  // Returns when the generation differs from `seen` or `timeout` passes.
-  void WaitForChange(int64_t seen, absl::Duration timeout) const {
-    const absl::Time deadline = absl::Now() + timeout;
+  // Returns when the generation differs from `seen` or at `deadline` (real
+  // time).
+  void WaitForChange(int64_t seen, absl::Time deadline) const {
     absl::MutexLock lock(&mu_);
     while (generation_ == seen) {
       if (changed_.WaitWithDeadline(&mu_, deadline)) return;
@@ -716,6 +717,7 @@ grpc::Status InMemoryBackend::WatchJob(CallContext* call,
     const int64_t generation = signal_->generation();
     std::vector<wf::Job::State> updates;
     bool terminal = false;
+    absl::Time next_transition = absl::InfiniteFuture();  // Clock time.
     {
       absl::MutexLock lock(&mu_);
       JobRecord* record = FindJobLocked(request.id());
@@ -735,13 +737,21 @@ grpc::Status InMemoryBackend::WatchJob(CallContext* call,
       updates.assign(history.begin() + *sent, history.end());
       sent = history.size();
       terminal = record->timeline.terminal();
+      next_transition = record->timeline.next_transition();
     }
     for (const wf::Job::State& state : updates) {
       if (!stream->Write(state)) return StreamBroken();
     }
     if (terminal) return grpc::Status::OK;
-    if (call->IsDone()) return CallEnded();
-    signal_->WaitForChange(generation, kPollInterval);
+    if (call->IsDone()) return CallEnded(*call);
+    // Wakes on a change (any job, a simulated clock's advance, WakeAll at
+    // shutdown), when the job's next stage is due on a clock that moves by
+    // itself, or when the call must be looked at again; never on a poll.
+    absl::Time wake = call->NextDoneCheck();
+    if (clock_observer_id_ < 0 && next_transition != absl::InfiniteFuture()) {
+      wake = std::min(wake, absl::Now() + (next_transition - Now()));
+    }
+    signal_->WaitForChange(generation, wake);
   }
 }
 
@@ -873,8 +883,8 @@ grpc::Status InMemoryBackend::GetXYZSessionLogs(
     for (const wf::XYZLogRecord& log : updates) {
       if (!stream->Write(log)) return StreamBroken();
     }
-    if (call->IsDone()) return CallEnded();
-    signal_->WaitForChange(generation, kPollInterval);
+    if (call->IsDone()) return CallEnded(*call);
+    signal_->WaitForChange(generation, call->NextDoneCheck());
   }
 }
 
@@ -1026,13 +1036,14 @@ grpc::Status InMemoryBackend::Watch(CallContext* call,
   response.set_status(effective(observation));
   if (!stream->Write(response)) return StreamBroken();
   while (true) {
-    if (call->IsDone()) return CallEnded();
+    if (call->IsDone()) return CallEnded(*call);
     if (health_->is_shut_down()) {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                           "the server is shutting down");
     }
-    observation = health_->WaitForChange(request.service(), observation.version,
-                                         kPollInterval);
+    observation = health_->WaitForChange(
+        request.service(), observation.version,
+        std::max(absl::ZeroDuration(), call->NextDoneCheck() - absl::Now()));
     // Only real changes are sent, as gRPC's own health service does.
     if (effective(observation) != response.status()) {
       response.set_status(effective(observation));

@@ -128,8 +128,10 @@ class InMemoryBackend : public Backend {
   Identity CallerIdentity(const CallContext& call) const;
 
   // Wakes every blocked stream so it re-checks CallContext::IsDone(); call it
-  // when shutting the server down. Streams also poll, so this only makes
-  // shutdown faster.
+  // when shutting the server down. Blocked streams do not poll: they wake on
+  // changes, on their job's next stage (real clock) and at
+  // CallContext::NextDoneCheck(), so without this they notice shutdown only
+  // that late.
   void WakeAll();
 
   // --- Backend ---

@@ -758,8 +758,9 @@ TEST_F(InMemoryBackendTest, SessionLogsEndAtTheDeadline) {
   FakeServerStream<wf::XYZLogRecord> stream;
   wf::GetXYZSessionLogsRequest request;
   request.set_xyz_id(id);
+  // As the client sees it: its deadline passed.
   EXPECT_EQ(backend_.GetXYZSessionLogs(&call, request, &stream).error_code(),
-            grpc::StatusCode::CANCELLED);
+            grpc::StatusCode::DEADLINE_EXCEEDED);
 }
 
 // --- Access grants ---

@@ -1,17 +1,14 @@
 #include "fake_server/server_call_context.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace workflows {
 namespace fake {
 namespace {
-
-// How often a waiting handler re-checks ServerContext::IsCancelled(): short
-// enough that a client's cancel ends a hung call promptly, long enough to
-// cost nothing noticeable.
-constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(1);
 
 absl::Time DeadlineOf(const grpc::ServerContext& context) {
   const std::chrono::system_clock::time_point deadline = context.deadline();
@@ -37,8 +34,14 @@ bool ShutdownSignal::triggered() const {
 }
 
 bool ShutdownSignal::WaitFor(absl::Duration timeout) const {
+  return WaitUntil(absl::Now() + timeout);
+}
+
+bool ShutdownSignal::WaitUntil(absl::Time deadline) const {
   absl::MutexLock lock(&mu_);
-  if (!triggered()) cv_.WaitWithTimeout(&mu_, timeout);
+  while (!triggered()) {
+    if (cv_.WaitWithDeadline(&mu_, deadline)) break;  // Timed out.
+  }
   return triggered();
 }
 
@@ -49,25 +52,64 @@ ServerCallContext::ServerCallContext(grpc::ServerContext* context,
       method_(method),
       clock_(clock),
       shutdown_(shutdown),
-      deadline_(DeadlineOf(*context)) {
+      deadline_(DeadlineOf(*context)),
+      deadline_exceeded_from_(
+          deadline_ == absl::InfiniteFuture()
+              ? absl::InfiniteFuture()
+              : deadline_ - DeadlineTolerance(deadline_ - absl::Now())) {
   for (const auto& [key, value] : context->client_metadata()) {
     metadata_.emplace_hint(metadata_.end(), std::string(key.data(), key.size()),
                            std::string(value.data(), value.size()));
   }
 }
 
+absl::Duration ServerCallContext::DeadlineTolerance(absl::Duration timeout) {
+  return kDeadlineTolerance + std::max(absl::ZeroDuration(), timeout / 100);
+}
+
+bool ServerCallContext::Cancelled() const {
+  if (cancel_seen_.load(std::memory_order_acquire) != CancelSeen::kNo) {
+    return true;
+  }
+  if (!context_->IsCancelled()) return false;
+  const CancelSeen seen = absl::Now() >= deadline_exceeded_from_
+                              ? CancelSeen::kWithinTolerance
+                              : CancelSeen::kBeforeTolerance;
+  // The first observation wins.
+  CancelSeen expected = CancelSeen::kNo;
+  cancel_seen_.compare_exchange_strong(expected, seen,
+                                       std::memory_order_acq_rel);
+  return true;
+}
+
 bool ServerCallContext::IsDone() const {
-  return context_->IsCancelled() || deadline_passed() || shutting_down();
+  return shutting_down() || deadline_passed() || Cancelled();
+}
+
+bool ServerCallContext::DeadlineExceeded() const {
+  if (deadline_passed()) return true;
+  Cancelled();
+  return cancel_seen_.load(std::memory_order_acquire) ==
+         CancelSeen::kWithinTolerance;
+}
+
+absl::Time ServerCallContext::NextDoneCheck() const {
+  const absl::Time now = absl::Now();
+  absl::Time next = std::min(deadline_, now + kDoneCheckInterval);
+  // A check right at the start of the tolerance tells a client's own cancel
+  // from its deadline as closely as the tolerance allows.
+  if (now < deadline_exceeded_from_) {
+    next = std::min(next, deadline_exceeded_from_);
+  }
+  return next;
 }
 
 bool ServerCallContext::WaitUntilDone(absl::Duration timeout) {
   const absl::Time end = absl::Now() + timeout;
   while (!IsDone()) {
-    const absl::Time now = absl::Now();
-    if (now >= end) return false;
-    shutdown_->WaitFor(
-        std::min({kCancelPollInterval, end - now,
-                  std::max(deadline_ - now, absl::ZeroDuration())}));
+    if (absl::Now() >= end) return false;
+    shutdown_->WaitUntil(std::min(end, NextDoneCheck()));
+    wakeups_.fetch_add(1, std::memory_order_relaxed);
   }
   return true;
 }

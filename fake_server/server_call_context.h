@@ -24,7 +24,7 @@ namespace fake {
 // Thread-safe; one per server, no globals.
 //
 //   ShutdownSignal signal;
-//   // handler thread:  signal.WaitFor(absl::Milliseconds(1));
+//   // handler thread:  signal.WaitUntil(call_deadline);
 //   // Shutdown():      signal.Trigger();
 class ShutdownSignal {
  public:
@@ -33,6 +33,9 @@ class ShutdownSignal {
   // Blocks until Trigger() or until `timeout` of real time passes. Returns
   // triggered().
   bool WaitFor(absl::Duration timeout) const;
+  // Blocks until Trigger() or until `deadline` (real time). Returns
+  // triggered(). Spurious wake-ups are absorbed here.
+  bool WaitUntil(absl::Time deadline) const;
 
  private:
   // Read on every stream write and IsDone(), so lock-free; the mutex and
@@ -67,9 +70,40 @@ class ServerCallContext : public CallContext {
   // down.
   bool IsDone() const override;
 
-  // The sync API has no cancellation callback, so this waits on the server's
-  // shutdown signal in short slices and re-checks IsCancelled() in between.
+  // Waits on the server's shutdown signal until the deadline, the end of
+  // `timeout` or shutdown. The sync API has no cancellation callback (only
+  // IsCancelled(), which asks), so the wait also wakes every
+  // kDoneCheckInterval, and once at the start of the deadline tolerance, to
+  // ask: a hung call costs about ten cheap checks a second, not a busy loop.
   bool WaitUntilDone(absl::Duration timeout) override;
+
+  // True once the deadline the server sees has passed, or if the client's
+  // cancel was first noticed no earlier than DeadlineTolerance() before it.
+  // The server's deadline is the client's `grpc-timeout` (rounded up, to 1%
+  // at most) counted from when the server read the request, so it falls
+  // after the client's own: a client whose deadline passes cancels the call
+  // (RST_STREAM) before the server's deadline, and without the tolerance the
+  // journal would say CANCELLED where the client saw DEADLINE_EXCEEDED. A
+  // client that cancels by itself within the tolerance of its deadline is
+  // counted as DEADLINE_EXCEEDED too (the server cannot tell them apart).
+  bool DeadlineExceeded() const override;
+
+  // The deadline, the start of its tolerance, or kDoneCheckInterval from now,
+  // whichever comes first.
+  absl::Time NextDoneCheck() const override;
+
+  // The tolerance for a call whose timeout (as the server received it) is
+  // `timeout`: kDeadlineTolerance plus 1% of the timeout, gRPC's worst
+  // rounding of `grpc-timeout`.
+  static absl::Duration DeadlineTolerance(absl::Duration timeout);
+  // Covers the time between the client computing `grpc-timeout` and the
+  // server reading it (microseconds on loopback, tens of milliseconds on a
+  // loaded CI machine under a sanitizer) and the millisecond rounding.
+  static constexpr absl::Duration kDeadlineTolerance = absl::Milliseconds(200);
+
+  // How many times WaitUntilDone woke to look at the call (timeouts and
+  // shutdown): what waiting cost. Tests check that a hung call does not poll.
+  int64_t wakeups() const { return wakeups_.load(std::memory_order_relaxed); }
 
   // Ignored (with a note on stderr) once initial metadata has gone out with
   // the first message, where gRPC would abort the process instead.
@@ -99,11 +133,23 @@ class ServerCallContext : public CallContext {
   }
 
  private:
+  // Asks gRPC whether the client cancelled, and remembers when that was
+  // first seen (relative to deadline_exceeded_from_).
+  bool Cancelled() const;
+
+  // What Cancelled() has seen.
+  enum class CancelSeen : int { kNo, kBeforeTolerance, kWithinTolerance };
+
   grpc::ServerContext* const context_;
   const absl::string_view method_;
   Clock* const clock_;
   const ShutdownSignal* const shutdown_;
   const absl::Time deadline_;
+  // deadline_ minus DeadlineTolerance(); InfiniteFuture without a deadline.
+  const absl::Time deadline_exceeded_from_;
+  // Atomic, so that a backend may call IsDone() from another thread.
+  mutable std::atomic<CancelSeen> cancel_seen_{CancelSeen::kNo};
+  std::atomic<int64_t> wakeups_{0};
   std::multimap<std::string, std::string> metadata_;
   bool initial_metadata_sent_ = false;
 };

@@ -121,13 +121,14 @@ void RecordArrival(const ServerCore& core, ServerCallContext& call,
 
 // A call that ended because the server is going away tells the client so
 // with UNAVAILABLE (retryable, as a draining real server would), rather than
-// the CANCELLED a waiting behaviour reports.
+// the CANCELLED a waiting behaviour reports; one whose client's deadline
+// passed stays DEADLINE_EXCEEDED, as its client saw.
 grpc::Status AdjustForShutdown(const ServerCallContext& call,
                                grpc::Status status) {
   if (call.shutting_down() &&
       (status.error_code() == grpc::StatusCode::CANCELLED ||
        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) &&
-      !call.deadline_passed()) {
+      !call.DeadlineExceeded()) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                         "the fake Workflows server is shutting down");
   }

@@ -51,9 +51,10 @@ grpc::Status Perform(const Inner& inner, Args&&... args) {
   return action.Perform(std::forward_as_tuple(std::forward<Args>(args)...));
 }
 
-// The status of a call that ended while the server was still working on it.
+// The status of a call that ended while the server was still working on it
+// (fake::CallContext::DeadlineExceeded tells a deadline from a cancel).
 inline grpc::Status DoneStatus(fake::CallContext* call) {
-  if (absl::Now() >= call->deadline()) {
+  if (call->DeadlineExceeded()) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
                         "deadline exceeded while the server was working");
   }
