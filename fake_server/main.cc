@@ -34,6 +34,7 @@
 #include "fake_server/certificates.h"
 #include "fake_server/control_service.h"
 #include "fake_server/fake_workflows_server.h"
+#include "fake_server/private_file.h"
 #include "fake_server/scenario_loader.h"
 #include "fake_server/server_flags.h"
 
@@ -66,40 +67,19 @@ std::string ReadFileOrDie(absl::string_view flag, const std::string& path) {
   return contents.str();
 }
 
-// Writes `contents` to `path` via a temporary file and rename(), so that a
-// reader never sees a partial file.
-absl::Status WriteFileAtomically(const std::string& path,
-                                 const std::string& contents) {
-  const std::string temp = absl::StrCat(path, ".tmp.", getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << contents;
-    out.close();
-    if (!out) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot write \"", temp, "\""));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("cannot rename \"", temp, "\" to \"", path, "\""));
-  }
-  return absl::OkStatus();
-}
-
 TlsServerOptions LoadTlsOrDie(const StandaloneConfig& config) {
   TlsServerOptions tls;
   if (!config.tls_self_signed_dir.empty()) {
-    absl::Status minted = WriteSelfSignedBundle(config.tls_self_signed_dir);
+    absl::StatusOr<SelfSignedBundle> minted =
+        WriteSelfSignedBundle(config.tls_self_signed_dir);
     if (!minted.ok()) {
       Fail(kExitUsage,
            absl::StrCat("--tls_self_signed_dir=", config.tls_self_signed_dir,
-                        ": ", minted.message()));
+                        ": ", minted.status().message()));
     }
-    const std::string dir = config.tls_self_signed_dir;
-    tls.cert_pem = ReadFileOrDie("tls_self_signed_dir", dir + "/server.pem");
-    tls.key_pem = ReadFileOrDie("tls_self_signed_dir", dir + "/server.key");
+    // Served from memory: what is on disk now may already be someone else's.
+    tls.cert_pem = std::move(minted->server.cert_pem);
+    tls.key_pem = std::move(minted->server.key_pem);
   } else {
     tls.cert_pem = ReadFileOrDie("tls_cert", config.tls_cert);
     tls.key_pem = ReadFileOrDie("tls_key", config.tls_key);
@@ -236,7 +216,7 @@ int Run(int argc, char** argv) {
   // by then the banner above is on stdout for whoever reads it.
   if (!config.port_file.empty()) {
     absl::Status written = WriteFileAtomically(
-        config.port_file, absl::StrCat(server->port(), "\n"));
+        config.port_file, absl::StrCat(server->port(), "\n"), 0644);
     if (!written.ok()) {
       Fail(kExitFailure, absl::StrCat("--port_file=", config.port_file, ": ",
                                       written.message()));
