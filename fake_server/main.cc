@@ -6,19 +6,27 @@
 //       --scenario=fake_server/scenarios/flaky_unavailable.textproto
 //       --journal=/tmp/journal.textproto
 //
-// Exit codes: 0 after SIGINT/SIGTERM (graceful: in-flight calls end, the
-// journal is written), 2 for bad flags or files, 1 for other failures.
+// Exit codes: 0 after SIGINT/SIGTERM (graceful: running calls get
+// --shutdown_grace to finish, then are cancelled; the journal is written),
+// 128+signal after a second SIGINT/SIGTERM (at once, no journal), 2 for bad
+// flags or files, 1 for other failures (including a shutdown that overruns
+// the grace by kStopLimit).
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>  // NOLINT: the signal-watching thread.
 #include <utility>
 #include <vector>
 
@@ -27,6 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/clock.h"
@@ -44,11 +53,12 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
-// At shutdown, hung calls and open streams end at once (the fake's shutdown
-// signal); calls still running after this grace are cancelled. gRPC's
-// shutdown also waits out the grace whenever a client keeps an idle
-// connection open, so it is short: a fake's calls take microseconds.
-constexpr absl::Duration kShutdownGrace = absl::Milliseconds(100);
+// Beyond --shutdown_grace, what cancelling the last calls and writing the
+// journal may take before the process gives up and exits anyway: a handler
+// that never returns must not keep a shared CI host's fake alive.
+constexpr absl::Duration kStopLimit = absl::Seconds(10);
+// The control token is one header value.
+constexpr size_t kMaxControlTokenBytes = 4096;
 
 void Fail(int code, absl::string_view message) {
   absl::FPrintF(stderr, "workflows_fake_server: %s\n", message);
@@ -132,6 +142,75 @@ Scenario LoadScenariosOrDie(const StandaloneConfig& config) {
   return MergeScenarios(scenarios);
 }
 
+// Runs on its own thread with SIGINT/SIGTERM blocked in every thread, so no
+// signal handler ever runs: the first signal is handed to `first` (the main
+// thread then shuts down gracefully); a second one, or a shutdown still
+// running `grace` + kStopLimit later, ends the process at once.
+void WatchSignals(sigset_t signals, absl::Duration grace,
+                  std::atomic<int>* first_signal, absl::Notification* first) {
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  first_signal->store(signal_number);
+  first->Notify();
+  const absl::Time give_up = absl::Now() + grace + kStopLimit;
+  for (;;) {
+    const timespec timeout =
+        absl::ToTimespec(std::max(give_up - absl::Now(), absl::ZeroDuration()));
+    const int again = sigtimedwait(&signals, nullptr, &timeout);
+    if (again > 0) {
+      absl::FPrintF(stderr,
+                    "workflows_fake_server: second %s, exiting at once "
+                    "(the journal is not written)\n",
+                    again == SIGINT ? "SIGINT" : "SIGTERM");
+      std::fflush(stderr);
+      _exit(128 + again);
+    }
+    if (errno == EAGAIN) {
+      absl::FPrintF(stderr,
+                    "workflows_fake_server: shutdown still running %s after "
+                    "the signal (--shutdown_grace=%s plus %s); exiting "
+                    "without the journal\n",
+                    absl::FormatDuration(grace + kStopLimit),
+                    absl::FormatDuration(grace),
+                    absl::FormatDuration(kStopLimit));
+      std::fflush(stderr);
+      _exit(kExitFailure);
+    }
+    // EINTR: wait again for what is left.
+  }
+}
+
+// The SHA-256 of the token in --control_token_file: one line of visible
+// ASCII (a trailing newline is allowed). Errors never show the token.
+std::string ReadControlTokenOrDie(const std::string& path) {
+  std::string token = ReadFileOrDie("control_token_file", path);
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) {
+    token.pop_back();
+  }
+  const auto fail = [&](absl::string_view problem) {
+    OPENSSL_cleanse(token.data(), token.size());
+    Fail(kExitUsage,
+         absl::StrCat("--control_token_file=", path, ": ", problem));
+  };
+  if (token.empty()) fail("the file is empty; it must hold the token");
+  if (token.size() > kMaxControlTokenBytes) {
+    fail(absl::StrCat("the token is ", token.size(), " bytes; the limit is ",
+                      kMaxControlTokenBytes));
+  }
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c <= ' ' || c >= 0x7f) {
+      fail(absl::StrCat("byte ", i + 1,
+                        " of the token is not visible ASCII (one line, no "
+                        "spaces: it is sent as a header value)"));
+    }
+  }
+  std::string digest = ControlService::HashToken(token);
+  OPENSSL_cleanse(token.data(), token.size());
+  return digest;
+}
+
 int Run(int argc, char** argv) {
   // Block the shutdown signals in every thread (gRPC's threads inherit the
   // mask), so that only sigwait() below receives them: no work in a signal
@@ -154,6 +233,14 @@ int Run(int argc, char** argv) {
     Fail(kExitUsage, valid.message());
   }
 
+  // From here on a signal means "shut down"; until the server is up it just
+  // waits in the mask.
+  std::atomic<int> signal_received{0};
+  absl::Notification first_signal;
+  std::thread(WatchSignals, shutdown_signals, config.shutdown_grace,
+              &signal_received, &first_signal)
+      .detach();
+
   FakeServerOptions options;
   options.address = config.listen;
   const bool tls =
@@ -169,9 +256,15 @@ int Run(int argc, char** argv) {
   }
   const Scenario scenario = LoadScenariosOrDie(config);
 
+  std::string control_token_sha256;
+  if (!config.control_token_file.empty()) {
+    control_token_sha256 = ReadControlTokenOrDie(config.control_token_file);
+  }
+
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  ControlService control(
-      {.allow_remote = config.allow_remote_control, .clock = simulated});
+  ControlService control({.allow_remote = config.allow_remote_control,
+                          .clock = simulated,
+                          .bearer_token_sha256 = control_token_sha256});
   options.configure_builder = [&](grpc::ServerBuilder& builder) {
     builder.RegisterService(&control);
     if (config.log_calls) {
@@ -202,7 +295,7 @@ int Run(int argc, char** argv) {
   absl::FPrintF(
       stdout,
       "workflows_fake_server: serving on %s (%s)%s%s; control service "
-      "workflows.fake.FakeControl%s; reflection on\n",
+      "workflows.fake.FakeControl%s%s; reflection on\n",
       server->address(),
       !tls ? "plaintext"
            : (config.client_ca.empty() ? "TLS"
@@ -210,6 +303,7 @@ int Run(int argc, char** argv) {
                                          "required"),
       config.scenarios.empty() ? "" : "; scenario ",
       config.scenarios.empty() ? "" : scenario.name(),
+      config.control_token_file.empty() ? "" : " (bearer token required)",
       config.simulated_clock ? "; simulated clock" : "");
   std::fflush(stdout);
   // The port file is the "ready" signal scripts wait for, so it comes last:
@@ -223,12 +317,14 @@ int Run(int argc, char** argv) {
     }
   }
 
-  int signal_number = 0;
-  while (sigwait(&shutdown_signals, &signal_number) != 0) {
-  }
-  absl::FPrintF(stderr, "workflows_fake_server: %s, shutting down\n",
-                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-  server->Shutdown(kShutdownGrace);
+  first_signal.WaitForNotification();
+  const int signal_number = signal_received.load();
+  absl::FPrintF(stderr,
+                "workflows_fake_server: %s, shutting down (running calls "
+                "have %s)\n",
+                signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+                absl::FormatDuration(config.shutdown_grace));
+  server->Shutdown(config.shutdown_grace);
   control.Detach();
 
   int exit_code = 0;

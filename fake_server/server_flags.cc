@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "HOST:PORT to serve on; port 0 picks a free port. Loopback only "
@@ -49,6 +50,15 @@ ABSL_FLAG(bool, allow_remote_control, false,
 ABSL_FLAG(bool, simulated_clock, false,
           "Run the fake backend on a simulated clock that only moves with "
           "the control service's AdvanceClock.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(3),
+          "On SIGTERM/SIGINT, how long running calls may take to finish "
+          "before they are cancelled (hung calls and streams end at once); "
+          "0 to 1h. A second SIGTERM/SIGINT exits at once with 128+signal, "
+          "without writing the journal.");
+ABSL_FLAG(std::string, control_token_file, "",
+          "File holding a bearer token (one line, at most 4096 bytes) that "
+          "every control service call must send as \"authorization: Bearer "
+          "<token>\"; the Workflows services are unaffected.");
 
 namespace workflows {
 namespace fake {
@@ -67,6 +77,8 @@ constexpr const char* kFlagNames[] = {
     "allow_non_loopback",
     "allow_remote_control",
     "simulated_clock",
+    "shutdown_grace",
+    "control_token_file",
 };
 
 bool IsBoolFlag(absl::string_view name) {
@@ -174,6 +186,8 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv) {
   config.allow_non_loopback = absl::GetFlag(FLAGS_allow_non_loopback);
   config.allow_remote_control = absl::GetFlag(FLAGS_allow_remote_control);
   config.simulated_clock = absl::GetFlag(FLAGS_simulated_clock);
+  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.control_token_file = absl::GetFlag(FLAGS_control_token_file);
   return config;
 }
 
@@ -228,6 +242,12 @@ absl::Status ValidateStandaloneConfig(const StandaloneConfig& config) {
     return absl::InvalidArgumentError(
         "--client_ca needs TLS: add --tls_cert/--tls_key or "
         "--tls_self_signed_dir");
+  }
+  if (config.shutdown_grace < absl::ZeroDuration() ||
+      config.shutdown_grace > kMaxShutdownGrace) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--shutdown_grace=", absl::FormatDuration(config.shutdown_grace),
+        ": must be between 0s and ", absl::FormatDuration(kMaxShutdownGrace)));
   }
   if (absl::Status s = CheckWritableDirectory("port_file", config.port_file);
       !s.ok()) {

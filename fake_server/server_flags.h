@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace workflows {
 namespace fake {
@@ -28,8 +29,14 @@ struct StandaloneConfig {
   bool allow_non_loopback = false;
   bool allow_remote_control = false;
   bool simulated_clock = false;
+  // How long running calls may take to finish after SIGTERM/SIGINT.
+  absl::Duration shutdown_grace = absl::Seconds(3);
+  std::string control_token_file;
   bool help = false;
 };
+
+// The largest --shutdown_grace.
+inline constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);
 
 // Parses argv (argv[0] is skipped). Accepts --flag=value, --flag value,
 // --bool, --nobool and --bool=true|false; --scenario may repeat (and takes a
@@ -41,7 +48,8 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv);
 // Checks the configuration without touching the network: --listen is
 // HOST:PORT (port 0..65535) on loopback unless --allow_non_loopback;
 // --tls_cert and --tls_key come together; --client_ca and
-// --tls_self_signed_dir need/exclude the right others; the directories of
+// --tls_self_signed_dir need/exclude the right others; --shutdown_grace is
+// 0..kMaxShutdownGrace; the directories of
 // --port_file and --journal exist and are writable. Errors name the flag.
 absl::Status ValidateStandaloneConfig(const StandaloneConfig& config);
 
