@@ -25,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "fake_server/private_file.h"
 
 namespace workflows::fake {
 namespace {
@@ -322,33 +323,6 @@ absl::StatusOr<CertificateAndKey> ToPemPair(X509* cert, EVP_PKEY* key) {
   return CertificateAndKey{*std::move(cert_pem), *std::move(key_pem)};
 }
 
-absl::Status WriteFile(const std::filesystem::path& path,
-                       const std::string& contents, mode_t mode) {
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot open '", path.string(), "' for writing: ", strerror(errno)));
-  }
-  // An existing file keeps its old mode on O_CREAT; the key must not.
-  int error = fchmod(fd, mode) == 0 ? 0 : errno;
-  size_t written = 0;
-  while (error == 0 && written < contents.size()) {
-    ssize_t n = write(fd, contents.data() + written, contents.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      error = errno;
-    } else {
-      written += static_cast<size_t>(n);
-    }
-  }
-  if (close(fd) != 0 && error == 0) error = errno;
-  if (error != 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot write '", path.string(), "': ", strerror(error)));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 struct CertificateAuthority::State {
@@ -420,17 +394,27 @@ absl::StatusOr<CertificateAndKey> CertificateAuthority::SelfSigned(
   return ToPemPair(cert->get(), key->get());
 }
 
-absl::Status WriteSelfSignedBundle(const std::string& dir) {
+absl::StatusOr<SelfSignedBundle> WriteSelfSignedBundle(const std::string& dir) {
   if (dir.empty()) {
     return absl::InvalidArgumentError("self-signed bundle directory is empty");
   }
-  std::filesystem::path root(dir);
-  std::error_code error;
-  std::filesystem::create_directories(root, error);
-  if (error || !std::filesystem::is_directory(root, error)) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "cannot create directory '", dir,
-        "': ", error ? error.message() : "exists but is not a directory"));
+  struct stat info;
+  if (lstat(dir.c_str(), &info) != 0 && errno == ENOENT) {
+    // Parents as usual; the bundle's own directory private from the start.
+    const std::filesystem::path parent =
+        std::filesystem::path(dir).parent_path();
+    std::error_code error;
+    if (!parent.empty()) std::filesystem::create_directories(parent, error);
+    if (error || (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot create directory '", dir,
+                       "': ", error ? error.message() : strerror(errno)));
+    }
+  }
+  // The key goes in here: refuse a directory someone else could redirect.
+  if (absl::Status private_dir = CheckPrivateDirectory(dir);
+      !private_dir.ok()) {
+    return private_dir;
   }
 
   CertificateAuthorityOptions ca_options;
@@ -445,15 +429,24 @@ absl::Status WriteSelfSignedBundle(const std::string& dir) {
   absl::StatusOr<CertificateAndKey> server = ca->Issue(server_options);
   if (!server.ok()) return server.status();
 
-  if (absl::Status s = WriteFile(root / "ca.pem", ca->ca_pem(), 0644);
+  // Each file through a fresh O_EXCL|O_NOFOLLOW temporary file and rename(),
+  // so a symlink planted at any of these paths is replaced, never followed.
+  const std::string root = dir.back() == '/' ? dir : dir + "/";
+  if (absl::Status s = WriteFileAtomically(root + "ca.pem", ca->ca_pem(), 0644);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = WriteFile(root / "server.pem", server->cert_pem, 0644);
+  if (absl::Status s =
+          WriteFileAtomically(root + "server.pem", server->cert_pem, 0644);
       !s.ok()) {
     return s;
   }
-  return WriteFile(root / "server.key", server->key_pem, 0600);
+  if (absl::Status s =
+          WriteFileAtomically(root + "server.key", server->key_pem, 0600);
+      !s.ok()) {
+    return s;
+  }
+  return SelfSignedBundle{ca->ca_pem(), *std::move(server)};
 }
 
 absl::StatusOr<int> CountCertificates(absl::string_view pem) {

@@ -99,11 +99,28 @@ class CertificateAuthority {
   std::string ca_key_pem_;
 };
 
+// What WriteSelfSignedBundle minted, for serving without reading the key
+// back from disk.
+struct SelfSignedBundle {
+  std::string ca_pem;
+  CertificateAndKey server;
+};
+
 // Mints a CA and a "localhost" server certificate (SANs localhost, 127.0.0.1,
-// ::1) and writes `ca.pem`, `server.pem` and `server.key` (mode 0600) into
-// `dir`, creating it if missing. Existing files are replaced. Errors name the
-// path that failed.
-absl::Status WriteSelfSignedBundle(const std::string& dir);
+// ::1), writes `ca.pem`, `server.pem` (mode 0644) and `server.key` (mode
+// 0600) into `dir`, and returns them. `dir` is created mode 0700 if missing
+// (parents as usual); it must not be a symlink, must be owned by this
+// process's user and not be writable by group or others (FAILED_PRECONDITION
+// otherwise). Each file is written to a fresh temporary file
+// (O_CREAT|O_EXCL|O_NOFOLLOW) and renamed into place, so existing files are
+// replaced and a symlink planted at one of the paths is never followed.
+// Errors name the path that failed.
+//
+//   absl::StatusOr<SelfSignedBundle> bundle = WriteSelfSignedBundle(dir);
+//   if (!bundle.ok()) return bundle.status();
+//   tls.cert_pem = bundle->server.cert_pem;  // serve with these
+//   tls.key_pem = bundle->server.key_pem;
+absl::StatusOr<SelfSignedBundle> WriteSelfSignedBundle(const std::string& dir);
 
 // Number of PEM certificates in `pem`. Zero certificates, or a certificate
 // block that does not parse, is an InvalidArgument error saying so.

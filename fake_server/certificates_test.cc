@@ -354,7 +354,8 @@ TEST(PemValidationTest, MismatchedKeyIsRejected) {
 
 TEST(WriteSelfSignedBundleTest, WritesUsableFiles) {
   std::string dir = TempDir() + "/bundle/nested";
-  ASSERT_TRUE(WriteSelfSignedBundle(dir).ok());
+  absl::StatusOr<SelfSignedBundle> bundle = WriteSelfSignedBundle(dir);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
 
   std::string ca_pem = ReadFile(dir + "/ca.pem");
   CertificateAndKey server{ReadFile(dir + "/server.pem"),
@@ -368,9 +369,55 @@ TEST(WriteSelfSignedBundleTest, WritesUsableFiles) {
               UnorderedElementsAre("DNS:localhost", "IP:127.0.0.1", "IP:::1"));
   EXPECT_EQ(X509_get_extended_key_usage(leaf.get()), XKU_SSL_SERVER);
 
+  // What it returns is what it wrote: the server serves from memory.
+  EXPECT_EQ(bundle->ca_pem, ca_pem);
+  EXPECT_EQ(bundle->server.cert_pem, server.cert_pem);
+  EXPECT_EQ(bundle->server.key_pem, server.key_pem);
+
   struct stat info;
   ASSERT_EQ(stat((dir + "/server.key").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600);
+  ASSERT_EQ(stat((dir + "/ca.pem").c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0644);
+  // A directory it creates is private.
+  ASSERT_EQ(stat(dir.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0700);
+}
+
+TEST(WriteSelfSignedBundleTest, PlantedSymlinkIsNotFollowed) {
+  std::string dir = TempDir() + "/bundle_planted";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  std::string victim = TempDir() + "/victim_file";
+  std::ofstream(victim) << "precious";
+  ASSERT_EQ(symlink(victim.c_str(), (dir + "/server.key").c_str()), 0);
+  absl::StatusOr<SelfSignedBundle> bundle = WriteSelfSignedBundle(dir);
+  ASSERT_TRUE(bundle.ok()) << bundle.status();
+  EXPECT_EQ(ReadFile(victim), "precious");
+  struct stat info;
+  ASSERT_EQ(lstat((dir + "/server.key").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISREG(info.st_mode));
+  EXPECT_EQ(ReadFile(dir + "/server.key"), bundle->server.key_pem);
+}
+
+TEST(WriteSelfSignedBundleTest, RefusesSymlinkedOrSharedDirectory) {
+  std::string real = TempDir() + "/bundle_real";
+  ASSERT_EQ(mkdir(real.c_str(), 0700), 0);
+  std::string link = TempDir() + "/bundle_link";
+  ASSERT_EQ(symlink(real.c_str(), link.c_str()), 0);
+  absl::Status status = WriteSelfSignedBundle(link).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr(link));
+  EXPECT_THAT(status.message(), HasSubstr("symbolic link"));
+
+  std::string shared = TempDir() + "/bundle_shared";
+  ASSERT_EQ(mkdir(shared.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(shared.c_str(), 0777), 0);
+  status = WriteSelfSignedBundle(shared).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(status.message(), HasSubstr("writable by group or others"));
+  // Nothing was written into either.
+  EXPECT_EQ(ReadFile(real + "/server.key"), "");
+  EXPECT_EQ(ReadFile(shared + "/server.key"), "");
 }
 
 TEST(WriteSelfSignedBundleTest, ReplacesExistingFilesAndTightensKeyMode) {
@@ -391,15 +438,15 @@ TEST(WriteSelfSignedBundleTest, UnwritableDirectoryNamesThePath) {
   std::string file = TempDir() + "/in_the_way";
   std::ofstream(file) << "x";
   std::string dir = file + "/sub";
-  absl::Status status = WriteSelfSignedBundle(dir);
+  absl::Status status = WriteSelfSignedBundle(dir).status();
   EXPECT_FALSE(status.ok());
-  EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("'", dir, "'")));
+  EXPECT_THAT(status.message(), HasSubstr(dir));
 
-  status = WriteSelfSignedBundle(file);
+  status = WriteSelfSignedBundle(file).status();
   EXPECT_FALSE(status.ok());
-  EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("'", file, "'")));
+  EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("\"", file, "\"")));
 
-  EXPECT_THAT(WriteSelfSignedBundle("").message(), HasSubstr("empty"));
+  EXPECT_THAT(WriteSelfSignedBundle("").status().message(), HasSubstr("empty"));
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "fake_server/control_service.h"
 
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -48,6 +51,58 @@ void ControlService::Attach(FakeWorkflowsServer* server) {
 void ControlService::Detach() {
   absl::MutexLock lock(&mu_);
   server_ = nullptr;
+  mu_.Await(absl::Condition(
+      +[](int* leases) { return *leases == 0; }, &leases_));
+}
+
+ControlService::Lease::~Lease() {
+  if (server_ == nullptr) return;
+  absl::MutexLock lock(&owner_->mu_);
+  --owner_->leases_;
+}
+
+std::string ControlService::HashToken(absl::string_view token) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
+         digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
+grpc::Status ControlService::CheckToken(
+    const grpc::ServerContext& context) const {
+  if (options_.bearer_token_sha256.empty()) return grpc::Status::OK;
+  constexpr absl::string_view kNeeds =
+      "the fake server's control service (workflows.fake.FakeControl) needs "
+      "\"authorization: Bearer <token>\" with the token of "
+      "--control_token_file";
+  const auto& metadata = context.client_metadata();
+  const auto header = metadata.find("authorization");
+  if (header == metadata.end()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        absl::StrCat(kNeeds,
+                                     "; the call has no "
+                                     "authorization header"));
+  }
+  const absl::string_view value(header->second.data(), header->second.size());
+  constexpr absl::string_view kScheme = "bearer ";
+  if (value.size() <= kScheme.size() ||
+      !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        absl::StrCat(kNeeds,
+                                     "; the call's authorization is "
+                                     "not a bearer token"));
+  }
+  // Comparing digests in constant time reveals nothing about the token.
+  const std::string digest = HashToken(value.substr(kScheme.size()));
+  if (digest.size() != options_.bearer_token_sha256.size() ||
+      CRYPTO_memcmp(digest.data(), options_.bearer_token_sha256.data(),
+                    digest.size()) != 0) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        absl::StrCat(kNeeds,
+                                     "; the call's bearer token does "
+                                     "not match"));
+  }
+  return grpc::Status::OK;
 }
 
 bool ControlService::IsLocalPeer(absl::string_view peer) {
@@ -84,23 +139,27 @@ grpc::Status AdmitControlPeer(absl::string_view peer, bool allow_remote) {
                    "allow others"));
 }
 
-FakeWorkflowsServer* ControlService::Admit(grpc::ServerContext* context,
-                                           grpc::Status* status) {
+ControlService::Lease ControlService::Admit(grpc::ServerContext* context,
+                                            grpc::Status* status) {
   *status = AdmitControlPeer(context->peer(), options_.allow_remote);
-  if (!status->ok()) return nullptr;
+  if (!status->ok()) return Lease();
+  *status = CheckToken(*context);
+  if (!status->ok()) return Lease();
   absl::MutexLock lock(&mu_);
   if (server_ == nullptr) {
     *status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                            "the fake server is not running");
+    return Lease();
   }
-  return server_;
+  ++leases_;
+  return Lease(this, server_);
 }
 
 grpc::Status ControlService::LoadScenario(grpc::ServerContext* context,
                                           const LoadScenarioRequest* request,
                                           LoadScenarioResponse* response) {
   grpc::Status refused;
-  FakeWorkflowsServer* server = Admit(context, &refused);
+  Lease server = Admit(context, &refused);
   if (server == nullptr) return refused;
   const std::string source = request->source_name().empty()
                                  ? "control-service"
@@ -158,7 +217,7 @@ grpc::Status ControlService::Reset(grpc::ServerContext* context,
                                    const ResetRequest* request,
                                    ResetResponse* /*response*/) {
   grpc::Status refused;
-  FakeWorkflowsServer* server = Admit(context, &refused);
+  Lease server = Admit(context, &refused);
   if (server == nullptr) return refused;
   if (!request->session().empty()) {
     server->ResetSession(request->session());
@@ -172,7 +231,7 @@ grpc::Status ControlService::SetHealth(grpc::ServerContext* context,
                                        const SetHealthRequest* request,
                                        SetHealthResponse* /*response*/) {
   grpc::Status refused;
-  FakeWorkflowsServer* server = Admit(context, &refused);
+  Lease server = Admit(context, &refused);
   if (server == nullptr) return refused;
   HealthCheckResponse::ServingStatus status;
   if (!grpc::health::v1::HealthCheckResponse_ServingStatus_Parse(
@@ -191,7 +250,7 @@ grpc::Status ControlService::GetJournal(grpc::ServerContext* context,
                                         const GetJournalRequest* request,
                                         GetJournalResponse* response) {
   grpc::Status refused;
-  FakeWorkflowsServer* server = Admit(context, &refused);
+  Lease server = Admit(context, &refused);
   if (server == nullptr) return refused;
   if (!request->method().empty()) {
     absl::StatusOr<const MethodInfo*> method = FindMethod(request->method());
@@ -215,7 +274,7 @@ grpc::Status ControlService::ClearJournal(grpc::ServerContext* context,
                                           const ClearJournalRequest* request,
                                           ClearJournalResponse* /*response*/) {
   grpc::Status refused;
-  FakeWorkflowsServer* server = Admit(context, &refused);
+  Lease server = Admit(context, &refused);
   if (server == nullptr) return refused;
   if (!request->session().empty()) {
     server->journal().ClearSession(request->session());
@@ -229,7 +288,7 @@ grpc::Status ControlService::WaitForCalls(grpc::ServerContext* context,
                                           const WaitForCallsRequest* request,
                                           WaitForCallsResponse* /*response*/) {
   grpc::Status refused;
-  FakeWorkflowsServer* server = Admit(context, &refused);
+  Lease server = Admit(context, &refused);
   if (server == nullptr) return refused;
   absl::StatusOr<const MethodInfo*> method = FindMethod(request->method());
   if (!method.ok()) return ToGrpc(method.status());
@@ -283,7 +342,7 @@ grpc::Status ControlService::AdvanceClock(grpc::ServerContext* context,
                                           const AdvanceClockRequest* request,
                                           AdvanceClockResponse* response) {
   grpc::Status refused;
-  FakeWorkflowsServer* server = Admit(context, &refused);
+  Lease server = Admit(context, &refused);
   if (server == nullptr) return refused;
   if (options_.clock == nullptr) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,

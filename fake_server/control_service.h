@@ -3,6 +3,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstddef>
+#include <memory>
+#include <string>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -20,6 +24,10 @@ struct ControlServiceOptions {
   // The clock the fake backend runs on, if simulated: AdvanceClock moves
   // it. Null: AdvanceClock is FAILED_PRECONDITION.
   std::shared_ptr<SimulatedClock> clock;
+  // If set (ControlService::HashToken of the token), every control call must
+  // carry "authorization: Bearer <token>"; others are UNAUTHENTICATED. Only
+  // the SHA-256 is kept, so the token itself need not stay in memory.
+  std::string bearer_token_sha256;
 };
 
 // The control service's admission decision for a call from `peer` (as
@@ -38,21 +46,31 @@ grpc::Status AdmitControlPeer(absl::string_view peer, bool allow_remote);
 //
 // It is registered before the server exists (services must be registered
 // when the server is built), and Attach()ed to it once started; calls before
-// that are UNAVAILABLE.
+// that or after Detach() are UNAVAILABLE. Detach() waits for the control
+// calls using the server to return, so the server may be destroyed right
+// after it.
 //
 //   ControlService control({.allow_remote = false, .clock = clock});
 //   builder.RegisterService(&control);   // via the server's builder
 //   auto server = FakeWorkflowsServer::Start(options).value();
 //   control.Attach(server.get());
 //   ...
-//   control.Detach();  // before the server is destroyed
+//   server->Shutdown();  // ends waiting WaitForCalls promptly
+//   control.Detach();    // before the server is destroyed
 class ControlService final : public FakeControl::Service {
  public:
   explicit ControlService(ControlServiceOptions options);
 
-  // `server` must stay alive until Detach().
+  // `server` must stay alive until Detach() returns.
   void Attach(FakeWorkflowsServer* server);
+  // New calls are UNAVAILABLE from now on; returns once the calls that were
+  // using the server have returned (a WaitForCalls ends within its slice
+  // once the server is shut down, otherwise at its own timeout).
   void Detach();
+
+  // The SHA-256 of `token` (32 bytes), for
+  // ControlServiceOptions::bearer_token_sha256.
+  static std::string HashToken(absl::string_view token);
 
   // True if `peer` (grpc::ServerContext::peer()) is loopback, a Unix socket
   // or in-process ("unknown" in gRPC 1.51).
@@ -80,14 +98,35 @@ class ControlService final : public FakeControl::Service {
                             AdvanceClockResponse* response) override;
 
  private:
-  // The attached server, after checking the peer; null (and `*status` set)
-  // if the call must be refused.
-  FakeWorkflowsServer* Admit(grpc::ServerContext* context,
-                             grpc::Status* status);
+  // The attached server for the duration of one control call: Detach()
+  // waits until every Lease is gone.
+  class Lease {
+   public:
+    Lease() = default;
+    Lease(ControlService* owner, FakeWorkflowsServer* server)
+        : owner_(owner), server_(server) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease();
+
+    FakeWorkflowsServer* operator->() const { return server_; }
+    bool operator==(std::nullptr_t) const { return server_ == nullptr; }
+
+   private:
+    ControlService* owner_ = nullptr;
+    FakeWorkflowsServer* server_ = nullptr;
+  };
+
+  // The attached server, after checking the peer and the bearer token; null
+  // (and `*status` set) if the call must be refused.
+  Lease Admit(grpc::ServerContext* context, grpc::Status* status);
+  grpc::Status CheckToken(const grpc::ServerContext& context) const;
 
   const ControlServiceOptions options_;
   absl::Mutex mu_;
   FakeWorkflowsServer* server_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Calls holding a Lease.
+  int leases_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace fake

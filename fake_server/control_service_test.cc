@@ -30,8 +30,10 @@ using ::descarteslabs::workflows::JobAPI;
 using ::grpc::health::v1::Health;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kFlakyGetJob[] = R"pb(
   name: "flaky"
@@ -729,6 +731,46 @@ TEST_F(ControlServiceTest, DetachedServiceIsUnavailable) {
   EXPECT_EQ(stub_->Reset(&context, ResetRequest(), &response).error_code(),
             grpc::StatusCode::UNAVAILABLE);
   control_->Attach(fake_.get());
+}
+
+TEST_F(ControlServiceTest, BearerTokenIsRequiredWhenConfigured) {
+  TearDown();
+  constexpr char kToken[] = "s3cret-control-token";
+  StartWith({.bearer_token_sha256 = ControlService::HashToken(kToken)});
+  auto reset = [&](const std::string& authorization) {
+    grpc::ClientContext context;
+    if (!authorization.empty()) {
+      context.AddMetadata("authorization", authorization);
+    }
+    ResetResponse response;
+    return stub_->Reset(&context, ResetRequest(), &response);
+  };
+  for (const std::string& refused :
+       {std::string(), std::string("Bearer wrong-token"),
+        std::string("Basic czNjcmV0"), std::string("Bearer "),
+        absl::StrCat("Bearer ", kToken, "x")}) {
+    SCOPED_TRACE(refused);
+    grpc::Status status = reset(refused);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_THAT(status.error_message(),
+                AllOf(HasSubstr("workflows.fake.FakeControl"),
+                      HasSubstr("--control_token_file")));
+    EXPECT_THAT(status.error_message(),
+                AllOf(Not(HasSubstr(kToken)), Not(HasSubstr("wrong-token"))));
+  }
+  EXPECT_TRUE(reset(absl::StrCat("Bearer ", kToken)).ok());
+  EXPECT_TRUE(reset(absl::StrCat("bearer ", kToken)).ok());
+  // The Workflows services need no control token.
+  EXPECT_EQ(GetJob("no-such-job").error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST(ControlServiceHashTokenTest, IsTheSha256OfTheToken) {
+  const std::string digest = ControlService::HashToken("abc");
+  ASSERT_EQ(digest.size(), 32u);
+  // SHA-256("abc") starts ba7816bf.
+  EXPECT_EQ(static_cast<unsigned char>(digest[0]), 0xba);
+  EXPECT_EQ(static_cast<unsigned char>(digest[1]), 0x78);
+  EXPECT_NE(ControlService::HashToken("abd"), digest);
 }
 
 }  // namespace

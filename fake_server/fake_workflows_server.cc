@@ -5,6 +5,7 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 #include <utility>
@@ -362,8 +363,15 @@ void FakeWorkflowsServer::SetHealth(absl::string_view service,
 void FakeWorkflowsServer::Shutdown(absl::Duration grace) {
   {
     absl::MutexLock lock(&shutdown_mu_);
-    if (shut_down_) return;
-    shut_down_ = true;
+    if (shutdown_state_ != ShutdownState::kServing) {
+      // Another thread is shutting down: return once it is done, as if this
+      // call had done it.
+      shutdown_mu_.Await(absl::Condition(
+          +[](ShutdownState* state) { return *state == ShutdownState::kDone; },
+          &shutdown_state_));
+      return;
+    }
+    shutdown_state_ = ShutdownState::kShuttingDown;
   }
   // Wake hung calls and blocked streams first, so that gRPC's shutdown finds
   // handlers already returning instead of waiting out `grace`.
@@ -371,15 +379,20 @@ void FakeWorkflowsServer::Shutdown(absl::Duration grace) {
   health_->Shutdown();
   if (in_memory_ != nullptr) in_memory_->WakeAll();
   if (server_ != nullptr) {
-    server_->Shutdown(std::chrono::system_clock::now() +
-                      absl::ToChronoMilliseconds(grace));
+    // gRPC stops accepting, waits up to `grace` for running calls, then
+    // cancels the rest; Wait() returns once every handler has returned.
+    server_->Shutdown(
+        std::chrono::system_clock::now() +
+        absl::ToChronoNanoseconds(std::max(grace, absl::ZeroDuration())));
     server_->Wait();
   }
+  absl::MutexLock lock(&shutdown_mu_);
+  shutdown_state_ = ShutdownState::kDone;
 }
 
 bool FakeWorkflowsServer::is_shut_down() const {
   absl::MutexLock lock(&shutdown_mu_);
-  return shut_down_;
+  return shutdown_state_ != ShutdownState::kServing;
 }
 
 }  // namespace fake

@@ -175,10 +175,14 @@ class FakeWorkflowsServer {
   void SetHealth(absl::string_view service,
                  grpc::health::v1::HealthCheckResponse::ServingStatus status);
 
-  // Stops serving. Hung calls and open streams end at once (the client sees
-  // UNAVAILABLE or CANCELLED); calls still running after `grace` are
-  // cancelled. Idempotent.
+  // Stops serving: stops accepting calls, ends hung calls and open streams
+  // at once (the client sees UNAVAILABLE or CANCELLED), lets other running
+  // calls finish for up to `grace`, then cancels those still running, and
+  // returns once every handler has returned. Safe to call from several
+  // threads at once and again from the destructor: the first call shuts
+  // down, the others return when it is done (their `grace` is ignored).
   void Shutdown(absl::Duration grace = absl::Milliseconds(100));
+  // True from the moment Shutdown() starts.
   bool is_shut_down() const;
 
  private:
@@ -200,8 +204,10 @@ class FakeWorkflowsServer {
   // Last: destroyed first, while everything its handlers use is alive.
   std::unique_ptr<grpc::Server> server_;
 
+  enum class ShutdownState { kServing, kShuttingDown, kDone };
   mutable absl::Mutex shutdown_mu_;
-  bool shut_down_ ABSL_GUARDED_BY(shutdown_mu_) = false;
+  ShutdownState shutdown_state_ ABSL_GUARDED_BY(shutdown_mu_) =
+      ShutdownState::kServing;
 };
 
 }  // namespace fake

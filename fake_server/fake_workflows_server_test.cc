@@ -890,6 +890,48 @@ TEST_P(FakeWorkflowsServerTest, ShutdownIsPromptWithHungCallsAndOpenStreams) {
   EXPECT_TRUE(server_->is_shut_down());
 }
 
+TEST_P(FakeWorkflowsServerTest, ConcurrentShutdownsAllReturnOnceDone) {
+  const std::string id = CreateJob();
+  AddRule(R"pb(method: "GetJob"
+               behavior { hang: true })pb");
+  constexpr int kCalls = 4;
+  std::vector<std::thread> callers;
+  for (int i = 0; i < kCalls; ++i) {
+    callers.emplace_back([&] {
+      grpc::ClientContext context;
+      dw::GetJobRequest request;
+      request.set_id(id);
+      dw::Job job;
+      jobs_->GetJob(&context, request, &job).IgnoreError();
+    });
+  }
+  ASSERT_TRUE(
+      server_->journal().WaitForInFlight("GetJob", kCalls, kPrompt).ok());
+
+  // Every caller, not just the one that does the work, returns only once
+  // the server has stopped: no handler is left running.
+  constexpr int kShutdowns = 8;
+  absl::Notification go;
+  std::atomic<int> returned_early{0};
+  std::vector<std::thread> stoppers;
+  for (int i = 0; i < kShutdowns; ++i) {
+    stoppers.emplace_back([&, i] {
+      go.WaitForNotification();
+      server_->Shutdown(absl::Milliseconds(10 * i));
+      if (!server_->journal().InFlight().empty()) ++returned_early;
+      EXPECT_TRUE(server_->is_shut_down());
+    });
+  }
+  go.Notify();
+  for (std::thread& thread : stoppers) thread.join();
+  for (std::thread& thread : callers) thread.join();
+  EXPECT_EQ(returned_early.load(), 0);
+  EXPECT_EQ(server_->journal().CountCalls("GetJob"), kCalls);
+  // And once more, as the destructor (TearDown) will too.
+  server_->Shutdown();
+  EXPECT_TRUE(server_->is_shut_down());
+}
+
 TEST_P(FakeWorkflowsServerTest, HealthCheckAndWatchFollowStatusChanges) {
   grpc::ClientContext check_context;
   HealthCheckResponse response;

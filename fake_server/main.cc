@@ -6,19 +6,27 @@
 //       --scenario=fake_server/scenarios/flaky_unavailable.textproto
 //       --journal=/tmp/journal.textproto
 //
-// Exit codes: 0 after SIGINT/SIGTERM (graceful: in-flight calls end, the
-// journal is written), 2 for bad flags or files, 1 for other failures.
+// Exit codes: 0 after SIGINT/SIGTERM (graceful: running calls get
+// --shutdown_grace to finish, then are cancelled; the journal is written),
+// 128+signal after a second SIGINT/SIGTERM (at once, no journal), 2 for bad
+// flags or files, 1 for other failures (including a shutdown that overruns
+// the grace by kStopLimit).
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>  // NOLINT: the signal-watching thread.
 #include <utility>
 #include <vector>
 
@@ -27,6 +35,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/clock.h"
@@ -34,6 +43,7 @@
 #include "fake_server/certificates.h"
 #include "fake_server/control_service.h"
 #include "fake_server/fake_workflows_server.h"
+#include "fake_server/private_file.h"
 #include "fake_server/scenario_loader.h"
 #include "fake_server/server_flags.h"
 #include "fake_server/text_limits.h"
@@ -44,11 +54,12 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
-// At shutdown, hung calls and open streams end at once (the fake's shutdown
-// signal); calls still running after this grace are cancelled. gRPC's
-// shutdown also waits out the grace whenever a client keeps an idle
-// connection open, so it is short: a fake's calls take microseconds.
-constexpr absl::Duration kShutdownGrace = absl::Milliseconds(100);
+// Beyond --shutdown_grace, what cancelling the last calls and writing the
+// journal may take before the process gives up and exits anyway: a handler
+// that never returns must not keep a shared CI host's fake alive.
+constexpr absl::Duration kStopLimit = absl::Seconds(10);
+// The control token is one header value.
+constexpr size_t kMaxControlTokenBytes = 4096;
 
 void Fail(int code, absl::string_view message) {
   absl::FPrintF(stderr, "workflows_fake_server: %s\n", message);
@@ -67,40 +78,19 @@ std::string ReadFileOrDie(absl::string_view flag, const std::string& path) {
   return contents.str();
 }
 
-// Writes `contents` to `path` via a temporary file and rename(), so that a
-// reader never sees a partial file.
-absl::Status WriteFileAtomically(const std::string& path,
-                                 const std::string& contents) {
-  const std::string temp = absl::StrCat(path, ".tmp.", getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << contents;
-    out.close();
-    if (!out) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot write \"", temp, "\""));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    std::remove(temp.c_str());
-    return absl::UnavailableError(
-        absl::StrCat("cannot rename \"", temp, "\" to \"", path, "\""));
-  }
-  return absl::OkStatus();
-}
-
 TlsServerOptions LoadTlsOrDie(const StandaloneConfig& config) {
   TlsServerOptions tls;
   if (!config.tls_self_signed_dir.empty()) {
-    absl::Status minted = WriteSelfSignedBundle(config.tls_self_signed_dir);
+    absl::StatusOr<SelfSignedBundle> minted =
+        WriteSelfSignedBundle(config.tls_self_signed_dir);
     if (!minted.ok()) {
       Fail(kExitUsage,
            absl::StrCat("--tls_self_signed_dir=", config.tls_self_signed_dir,
-                        ": ", minted.message()));
+                        ": ", minted.status().message()));
     }
-    const std::string dir = config.tls_self_signed_dir;
-    tls.cert_pem = ReadFileOrDie("tls_self_signed_dir", dir + "/server.pem");
-    tls.key_pem = ReadFileOrDie("tls_self_signed_dir", dir + "/server.key");
+    // Served from memory: what is on disk now may already be someone else's.
+    tls.cert_pem = std::move(minted->server.cert_pem);
+    tls.key_pem = std::move(minted->server.key_pem);
   } else {
     tls.cert_pem = ReadFileOrDie("tls_cert", config.tls_cert);
     tls.key_pem = ReadFileOrDie("tls_key", config.tls_key);
@@ -153,6 +143,75 @@ Scenario LoadScenariosOrDie(const StandaloneConfig& config) {
   return MergeScenarios(scenarios);
 }
 
+// Runs on its own thread with SIGINT/SIGTERM blocked in every thread, so no
+// signal handler ever runs: the first signal is handed to `first` (the main
+// thread then shuts down gracefully); a second one, or a shutdown still
+// running `grace` + kStopLimit later, ends the process at once.
+void WatchSignals(sigset_t signals, absl::Duration grace,
+                  std::atomic<int>* first_signal, absl::Notification* first) {
+  int signal_number = 0;
+  while (sigwait(&signals, &signal_number) != 0) {
+  }
+  first_signal->store(signal_number);
+  first->Notify();
+  const absl::Time give_up = absl::Now() + grace + kStopLimit;
+  for (;;) {
+    const timespec timeout =
+        absl::ToTimespec(std::max(give_up - absl::Now(), absl::ZeroDuration()));
+    const int again = sigtimedwait(&signals, nullptr, &timeout);
+    if (again > 0) {
+      absl::FPrintF(stderr,
+                    "workflows_fake_server: second %s, exiting at once "
+                    "(the journal is not written)\n",
+                    again == SIGINT ? "SIGINT" : "SIGTERM");
+      std::fflush(stderr);
+      _exit(128 + again);
+    }
+    if (errno == EAGAIN) {
+      absl::FPrintF(stderr,
+                    "workflows_fake_server: shutdown still running %s after "
+                    "the signal (--shutdown_grace=%s plus %s); exiting "
+                    "without the journal\n",
+                    absl::FormatDuration(grace + kStopLimit),
+                    absl::FormatDuration(grace),
+                    absl::FormatDuration(kStopLimit));
+      std::fflush(stderr);
+      _exit(kExitFailure);
+    }
+    // EINTR: wait again for what is left.
+  }
+}
+
+// The SHA-256 of the token in --control_token_file: one line of visible
+// ASCII (a trailing newline is allowed). Errors never show the token.
+std::string ReadControlTokenOrDie(const std::string& path) {
+  std::string token = ReadFileOrDie("control_token_file", path);
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) {
+    token.pop_back();
+  }
+  const auto fail = [&](absl::string_view problem) {
+    OPENSSL_cleanse(token.data(), token.size());
+    Fail(kExitUsage,
+         absl::StrCat("--control_token_file=", path, ": ", problem));
+  };
+  if (token.empty()) fail("the file is empty; it must hold the token");
+  if (token.size() > kMaxControlTokenBytes) {
+    fail(absl::StrCat("the token is ", token.size(), " bytes; the limit is ",
+                      kMaxControlTokenBytes));
+  }
+  for (size_t i = 0; i < token.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(token[i]);
+    if (c <= ' ' || c >= 0x7f) {
+      fail(absl::StrCat("byte ", i + 1,
+                        " of the token is not visible ASCII (one line, no "
+                        "spaces: it is sent as a header value)"));
+    }
+  }
+  std::string digest = ControlService::HashToken(token);
+  OPENSSL_cleanse(token.data(), token.size());
+  return digest;
+}
+
 int Run(int argc, char** argv) {
   // Block the shutdown signals in every thread (gRPC's threads inherit the
   // mask), so that only sigwait() below receives them: no work in a signal
@@ -178,6 +237,14 @@ int Run(int argc, char** argv) {
   // request_textproto) uses the flags' limits.
   SetDefaultTextParseLimits(config.parse_limits);
 
+  // From here on a signal means "shut down"; until the server is up it just
+  // waits in the mask.
+  std::atomic<int> signal_received{0};
+  absl::Notification first_signal;
+  std::thread(WatchSignals, shutdown_signals, config.shutdown_grace,
+              &signal_received, &first_signal)
+      .detach();
+
   FakeServerOptions options;
   options.address = config.listen;
   const bool tls =
@@ -193,9 +260,15 @@ int Run(int argc, char** argv) {
   }
   const Scenario scenario = LoadScenariosOrDie(config);
 
+  std::string control_token_sha256;
+  if (!config.control_token_file.empty()) {
+    control_token_sha256 = ReadControlTokenOrDie(config.control_token_file);
+  }
+
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  ControlService control(
-      {.allow_remote = config.allow_remote_control, .clock = simulated});
+  ControlService control({.allow_remote = config.allow_remote_control,
+                          .clock = simulated,
+                          .bearer_token_sha256 = control_token_sha256});
   options.configure_builder = [&](grpc::ServerBuilder& builder) {
     builder.RegisterService(&control);
     if (config.log_calls) {
@@ -226,7 +299,7 @@ int Run(int argc, char** argv) {
   absl::FPrintF(
       stdout,
       "workflows_fake_server: serving on %s (%s)%s%s; control service "
-      "workflows.fake.FakeControl%s; reflection on\n",
+      "workflows.fake.FakeControl%s%s; reflection on\n",
       server->address(),
       !tls ? "plaintext"
            : (config.client_ca.empty() ? "TLS"
@@ -234,25 +307,28 @@ int Run(int argc, char** argv) {
                                          "required"),
       config.scenarios.empty() ? "" : "; scenario ",
       config.scenarios.empty() ? "" : scenario.name(),
+      config.control_token_file.empty() ? "" : " (bearer token required)",
       config.simulated_clock ? "; simulated clock" : "");
   std::fflush(stdout);
   // The port file is the "ready" signal scripts wait for, so it comes last:
   // by then the banner above is on stdout for whoever reads it.
   if (!config.port_file.empty()) {
     absl::Status written = WriteFileAtomically(
-        config.port_file, absl::StrCat(server->port(), "\n"));
+        config.port_file, absl::StrCat(server->port(), "\n"), 0644);
     if (!written.ok()) {
       Fail(kExitFailure, absl::StrCat("--port_file=", config.port_file, ": ",
                                       written.message()));
     }
   }
 
-  int signal_number = 0;
-  while (sigwait(&shutdown_signals, &signal_number) != 0) {
-  }
-  absl::FPrintF(stderr, "workflows_fake_server: %s, shutting down\n",
-                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-  server->Shutdown(kShutdownGrace);
+  first_signal.WaitForNotification();
+  const int signal_number = signal_received.load();
+  absl::FPrintF(stderr,
+                "workflows_fake_server: %s, shutting down (running calls "
+                "have %s)\n",
+                signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+                absl::FormatDuration(config.shutdown_grace));
+  server->Shutdown(config.shutdown_grace);
   control.Detach();
 
   int exit_code = 0;

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "HOST:PORT to serve on; port 0 picks a free port. Loopback only "
@@ -57,6 +58,15 @@ ABSL_FLAG(int64_t, max_scenario_bytes, 1 << 20,
           "Largest scenario text accepted, in bytes (--scenario files, "
           "LoadScenario, a rule's request_textproto); larger is "
           "INVALID_ARGUMENT naming this limit.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(3),
+          "On SIGTERM/SIGINT, how long running calls may take to finish "
+          "before they are cancelled (hung calls and streams end at once); "
+          "0 to 1h. A second SIGTERM/SIGINT exits at once with 128+signal, "
+          "without writing the journal.");
+ABSL_FLAG(std::string, control_token_file, "",
+          "File holding a bearer token (one line, at most 4096 bytes) that "
+          "every control service call must send as \"authorization: Bearer "
+          "<token>\"; the Workflows services are unaffected.");
 
 namespace workflows {
 namespace fake {
@@ -77,6 +87,8 @@ constexpr const char* kFlagNames[] = {
     "simulated_clock",
     "max_scenario_depth",
     "max_scenario_bytes",
+    "shutdown_grace",
+    "control_token_file",
 };
 
 bool IsBoolFlag(absl::string_view name) {
@@ -186,6 +198,8 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv) {
   config.simulated_clock = absl::GetFlag(FLAGS_simulated_clock);
   config.parse_limits.max_depth = absl::GetFlag(FLAGS_max_scenario_depth);
   config.parse_limits.max_bytes = absl::GetFlag(FLAGS_max_scenario_bytes);
+  config.shutdown_grace = absl::GetFlag(FLAGS_shutdown_grace);
+  config.control_token_file = absl::GetFlag(FLAGS_control_token_file);
   return config;
 }
 
@@ -243,6 +257,12 @@ absl::Status ValidateStandaloneConfig(const StandaloneConfig& config) {
   }
   if (absl::Status s = ValidateTextParseLimits(config.parse_limits); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--", s.message()));
+  }
+  if (config.shutdown_grace < absl::ZeroDuration() ||
+      config.shutdown_grace > kMaxShutdownGrace) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--shutdown_grace=", absl::FormatDuration(config.shutdown_grace),
+        ": must be between 0s and ", absl::FormatDuration(kMaxShutdownGrace)));
   }
   if (absl::Status s = CheckWritableDirectory("port_file", config.port_file);
       !s.ok()) {

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "fake_server/text_limits.h"
 
 namespace workflows {
@@ -31,8 +32,14 @@ struct StandaloneConfig {
   bool simulated_clock = false;
   // --max_scenario_depth, --max_scenario_bytes.
   TextParseLimits parse_limits;
+  // How long running calls may take to finish after SIGTERM/SIGINT.
+  absl::Duration shutdown_grace = absl::Seconds(3);
+  std::string control_token_file;
   bool help = false;
 };
+
+// The largest --shutdown_grace.
+inline constexpr absl::Duration kMaxShutdownGrace = absl::Hours(1);
 
 // Parses argv (argv[0] is skipped). Accepts --flag=value, --flag value,
 // --bool, --nobool and --bool=true|false; --scenario may repeat (and takes a
@@ -46,7 +53,8 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv);
 // --tls_cert and --tls_key come together; --client_ca and
 // --tls_self_signed_dir need/exclude the right others; the directories of
 // --port_file and --journal exist and are writable; --max_scenario_depth
-// and --max_scenario_bytes are positive. Errors name the flag.
+// and --max_scenario_bytes are positive; --shutdown_grace is
+// 0..kMaxShutdownGrace. Errors name the flag.
 absl::Status ValidateStandaloneConfig(const StandaloneConfig& config);
 
 // True if `host` (from HOST:PORT; brackets allowed) is "localhost" or a
