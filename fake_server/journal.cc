@@ -1,11 +1,15 @@
 #include "fake_server/journal.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -57,8 +61,54 @@ Journal::Payload Journal::SerializedPayload(
                  grpc::Slice(bytes.data(), bytes.size())};
 }
 
+namespace {
+
+std::vector<std::string> SensitiveHeaders(std::vector<std::string> extra) {
+  std::vector<std::string> keys = {"authorization"};
+  for (std::string& key : extra) {
+    absl::AsciiStrToLower(&key);
+    if (!key.empty() &&
+        std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      keys.push_back(std::move(key));
+    }
+  }
+  return keys;
+}
+
+}  // namespace
+
 Journal::Journal(JournalOptions options)
-    : max_calls_(options.max_calls), enabled_(options.enabled) {}
+    : max_calls_(options.max_calls),
+      sensitive_headers_(
+          SensitiveHeaders(std::move(options.sensitive_headers))),
+      enabled_(options.enabled) {}
+
+std::string Journal::RedactSecret(absl::string_view value) {
+  absl::string_view scheme;
+  absl::string_view secret = value;
+  // "Bearer <token>", "Basic <credentials>": the scheme says what kind of
+  // credential came, and is no secret.
+  if (const size_t space = value.find(' ');
+      space != absl::string_view::npos && space > 0) {
+    scheme = value.substr(0, space);
+    secret = value.substr(space + 1);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+         digest);
+  const std::string hash = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), 8));
+  return absl::StrCat(scheme, scheme.empty() ? "" : " ",
+                      "<redacted sha256:", hash, ">");
+}
+
+void Journal::Redact(Metadata& metadata) const {
+  for (const std::string& key : sensitive_headers_) {
+    auto [begin, end] = metadata.equal_range(key);
+    for (auto it = begin; it != end; ++it)
+      it->second = RedactSecret(it->second);
+  }
+}
 
 bool Journal::MethodMatches(absl::string_view full_method,
                             absl::string_view query) {
@@ -158,6 +208,10 @@ void Journal::End(ActiveCall& call, const grpc::Status& status) {
   if (call.recording_ && !status.error_message().empty()) {
     call.entry_.MutableRare().status_message = status.error_message();
   }
+  // Here, not in SetRequestMetadata, so that nothing recorded ever holds a
+  // secret in the clear; the live call (rules, auth policy) saw the real
+  // values before.
+  if (call.recording_) Redact(call.request_metadata_);
   // Destroyed after the lock is released, so that dropping the oldest call
   // never makes other calls wait on its deallocation.
   std::optional<Entry> dropped;

@@ -36,6 +36,10 @@ struct JournalOptions {
   // At most this many ended calls are retained; older ones are dropped (and
   // counted) so that long runs stay bounded in memory.
   size_t max_calls = 100000;
+  // Request metadata whose values are secrets: the journal keeps them
+  // redacted (see Journal::RedactSecret), never in the clear. Lowercase, as
+  // gRPC delivers keys. "authorization" is always sensitive.
+  std::vector<std::string> sensitive_headers;
 };
 
 // Journal records every RPC a fake server handles: method, request, metadata,
@@ -267,6 +271,14 @@ class Journal {
   std::string ToTextProto(const DumpOptions& options) const;
   std::string ToTextProto() const { return ToTextProto(DumpOptions()); }
 
+  // What the journal keeps of a sensitive metadata value (e.g.
+  // "authorization"): its scheme, if the value has one ("Bearer"), and the
+  // first 8 bytes of the SHA-256 of the rest, in hex:
+  //   RedactSecret("Bearer t0ken") == "Bearer <redacted sha256:1e4f...>"
+  // (16 hex digits). Enough to assert on which token came (compute the same
+  // from the expected token), useless to replay.
+  static std::string RedactSecret(absl::string_view value);
+
   // True if `query` names `full_method` (bare, "Service/Method" with or
   // without package, or full path).
   static bool MethodMatches(absl::string_view full_method,
@@ -306,7 +318,13 @@ class Journal {
   static RecordedCall ToRecordedCall(const Entry& entry);
   static Payload SerializedPayload(const google::protobuf::Message& message);
 
+  // Replaces the values of sensitive keys in `metadata` by their redacted
+  // form. Needs no lock (sensitive_headers_ is const).
+  void Redact(Metadata& metadata) const;
+
   const size_t max_calls_;
+  // Lowercase; includes "authorization".
+  const std::vector<std::string> sensitive_headers_;
   mutable absl::Mutex mu_;
   // Signalled whenever a call begins or ends.
   mutable absl::CondVar changed_;

@@ -18,6 +18,7 @@ using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::Property;
 using ::testing::SizeIs;
 
@@ -122,6 +123,39 @@ TEST(JournalTest, RecordsWhatTheServerFillsIn) {
   EXPECT_EQ(calls[0].request_metadata(0).key(), "x-request-id");
   EXPECT_EQ(calls[0].request_metadata(0).value(), "abc");
   EXPECT_THAT(journal.Calls("CreateJob"), IsEmpty());
+}
+
+TEST(JournalTest, SensitiveValuesAreKeptRedactedEverywhere) {
+  Journal journal(JournalOptions{.sensitive_headers = {"X-Api-Key"}});
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
+  call.SetRequestMetadata({{"authorization", "Bearer s3cret-t0ken"},
+                           {"x-api-key", "k3y-value"},
+                           {"x-wf-channel", "v0"}});
+  call.SetIdentity(std::make_shared<const CallerIdentity>(),
+                   /*has_bearer_token=*/true);
+  journal.End(call, grpc::Status::OK);
+
+  // sha256("s3cret-t0ken") and sha256("k3y-value"), first 8 bytes.
+  EXPECT_EQ(Journal::RedactSecret("Bearer s3cret-t0ken"),
+            "Bearer <redacted sha256:8a27c94b1a6d7fbf>");
+  EXPECT_EQ(Journal::RedactSecret("k3y-value"),
+            "<redacted sha256:d26f3d85f1beea2b>");
+  std::vector<RecordedCall> calls = journal.Calls();
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_THAT(
+      calls[0].request_metadata(),
+      ElementsAre(Property(&RecordedMetadata::value,
+                           Journal::RedactSecret("Bearer s3cret-t0ken")),
+                  Property(&RecordedMetadata::value,
+                           Journal::RedactSecret("k3y-value")),
+                  Property(&RecordedMetadata::value, "v0")));
+  EXPECT_TRUE(calls[0].identity().has_bearer_token());
+  for (const std::string& text :
+       {journal.ToTextProto(), journal.ToTextProto({.deterministic = true}),
+        journal.Dump().SerializeAsString()}) {
+    EXPECT_THAT(text, Not(HasSubstr("s3cret-t0ken")));
+    EXPECT_THAT(text, Not(HasSubstr("k3y-value")));
+  }
 }
 
 TEST(JournalTest, EndTwiceRecordsOnce) {
