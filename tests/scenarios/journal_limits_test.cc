@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -65,6 +66,9 @@ class JournalLimitsTest : public ::testing::Test {
     grpc::ChannelArguments arguments;
     // Big requests are what some tests send.
     arguments.SetMaxSendMessageSize(-1);
+    // And NOT_FOUND for a 3 MB id echoes it in trailers: accept them, or
+    // gRPC drops the connection and waits out its reconnect backoff.
+    arguments.SetInt(GRPC_ARG_MAX_METADATA_SIZE, 64 << 20);
     channel_ = grpc::CreateCustomChannel(
         server_->address(), grpc::InsecureChannelCredentials(), arguments);
     jobs_ = wf::JobAPI::NewStub(channel_);
@@ -165,15 +169,18 @@ TEST_F(JournalLimitsTest, SixtyThreeMegabyteCallsStayWithinTheBudget) {
   const int64_t rss_before = RssBytes(server_->pid());
   const std::string id(3 << 20, 'x');
   for (int i = 0; i < 60; ++i) {
-    // NOT_FOUND, whose message holds the id: the client may refuse trailers
-    // that large, so only the server's side is asserted on.
     EXPECT_FALSE(GetJob(id).ok()) << i;
   }
   const int64_t rss_after = RssBytes(server_->pid());
+  std::cout << "RSS before " << rss_before << " after " << rss_after
+            << " bytes\n";
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   // gRPC's buffers for one 3 MB call in flight, freed memory the allocator
   // keeps: a slack well under the 360 MB the 60 calls would hold whole.
+  // (Sanitizers keep freed memory in quarantine: RSS says nothing there.)
   EXPECT_LT(rss_after - rss_before, kBudget + (48 << 20))
       << "RSS " << rss_before << " -> " << rss_after;
+#endif
 
   const std::vector<RecordedCall> calls = ReadAllPages();
   ASSERT_FALSE(calls.empty());
