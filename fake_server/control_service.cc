@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -27,6 +28,9 @@ namespace {
 using ::grpc::health::v1::HealthCheckResponse;
 
 constexpr absl::Duration kDefaultWaitTimeout = absl::Seconds(10);
+// A GetJournal response stays under gRPC's default 4 MiB receive limit,
+// with room for the response's own fields.
+constexpr size_t kMaxJournalPageBytes = (size_t{4} << 20) - (size_t{16} << 10);
 // WaitForCalls wakes when the journal changes; it also looks at the call
 // and the server every kDoneCheckInterval, so that a client's cancel (which
 // the sync API reports only when asked) or a server shutdown ends it within
@@ -256,17 +260,22 @@ grpc::Status ControlService::GetJournal(grpc::ServerContext* context,
     absl::StatusOr<const MethodInfo*> method = FindMethod(request->method());
     if (!method.ok()) return ToGrpc(method.status());
   }
-  Journal::DumpOptions options;
-  if (!request->session().empty()) options.session = request->session();
-  JournalDump dump = server->journal().Dump(options);
-  JournalDump* out = response->mutable_journal();
-  out->set_dropped_calls(dump.dropped_calls());
-  for (RecordedCall& call : *dump.mutable_calls()) {
-    if (request->method().empty() ||
-        Journal::MethodMatches(call.method(), request->method())) {
-      *out->add_calls() = std::move(call);
-    }
+  Journal::PageQuery query;
+  if (!request->session().empty()) query.session = request->session();
+  query.method = request->method();
+  query.max_calls = request->page_size();
+  query.max_bytes = kMaxJournalPageBytes;
+  if (!request->page_token().empty() &&
+      !absl::SimpleAtoi(request->page_token(), &query.after)) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("GetJournalRequest.page_token \"",
+                     request->page_token().substr(0, 64),
+                     "\" is not a next_page_token this server returned"));
   }
+  Journal::Page page = server->journal().ReadPage(query);
+  *response->mutable_journal() = std::move(page.dump);
+  if (page.next != 0) response->set_next_page_token(absl::StrCat(page.next));
   return grpc::Status::OK;
 }
 

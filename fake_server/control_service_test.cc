@@ -352,6 +352,57 @@ TEST_F(ControlServiceTest, JournalCanBeReadFilteredAndCleared) {
   EXPECT_EQ(response.journal().calls_size(), 0);
 }
 
+// A journal larger than one response: every page is under gRPC's default
+// 4 MiB limit, says that more remains, and the pages hold every call once.
+TEST_F(ControlServiceTest, GetJournalPagesUnder4MiBAndSaysWhenMoreRemains) {
+  const std::string long_id(2000, 'j');
+  constexpr int kCalls = 3000;  // about 6 MB of journal
+  for (int i = 0; i < kCalls; ++i) ASSERT_FALSE(GetJob(long_id).ok());
+  GetJournalRequest request;
+  request.set_method("GetJob");
+  std::vector<uint64_t> sequences;
+  int pages = 0;
+  for (;;) {
+    grpc::ClientContext context;
+    GetJournalResponse response;
+    ASSERT_TRUE(stub_->GetJournal(&context, request, &response).ok());
+    ++pages;
+    EXPECT_LT(response.ByteSizeLong(), 4 << 20);
+    for (const RecordedCall& call : response.journal().calls()) {
+      sequences.push_back(call.sequence());
+    }
+    if (pages == 1) {
+      // A reader that ignores paging can tell it got a part only.
+      EXPECT_GT(response.journal().more_calls(), 0);
+      EXPECT_LT(response.journal().calls_size(), kCalls);
+    }
+    if (response.journal().more_calls() == 0) {
+      EXPECT_EQ(response.next_page_token(), "");
+      break;
+    }
+    ASSERT_NE(response.next_page_token(), "");
+    request.set_page_token(response.next_page_token());
+    ASSERT_LT(pages, 50);
+  }
+  EXPECT_GE(pages, 2);
+  ASSERT_EQ(sequences.size(), kCalls);
+  for (int i = 0; i < kCalls; ++i) ASSERT_EQ(sequences[i], i + 1);
+
+  grpc::ClientContext context;
+  GetJournalRequest small;
+  small.set_page_size(10);
+  GetJournalResponse response;
+  ASSERT_TRUE(stub_->GetJournal(&context, small, &response).ok());
+  EXPECT_EQ(response.journal().calls_size(), 10);
+  EXPECT_EQ(response.journal().more_calls(), kCalls - 10);
+
+  grpc::ClientContext bad_context;
+  GetJournalRequest bad;
+  bad.set_page_token("not-a-token");
+  EXPECT_EQ(stub_->GetJournal(&bad_context, bad, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(ControlServiceTest, WaitForCallsReturnsOnceSeenAndTimesOutClearly) {
   GetJob("a").ok();
   WaitForCallsRequest request;

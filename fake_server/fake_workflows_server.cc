@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -173,6 +174,10 @@ FakeWorkflowsServer::FakeWorkflowsServer(FakeServerOptions options)
   // Only in-process channels reach an in-process server; a listening server
   // also takes in-process channels, whose identity differs from its port's.
   core_.fixed_transport_identity = transport_ == Transport::kInProcess;
+  if (options.max_receive_message_size >= 0) {
+    core_.max_request_bytes =
+        static_cast<size_t>(options.max_receive_message_size);
+  }
   services_ = MakeServiceAdapters(&core_);
 }
 
@@ -204,8 +209,12 @@ absl::StatusOr<std::unique_ptr<FakeWorkflowsServer>> FakeWorkflowsServer::Start(
   // Fail on a port in use instead of silently sharing it with another
   // server.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  if (options.max_receive_message_size >= 0) {
-    builder.SetMaxReceiveMessageSize(options.max_receive_message_size);
+  {
+    const int64_t own_limit = options.max_receive_message_size >= 0
+                                  ? options.max_receive_message_size
+                                  : int64_t{4} << 20;
+    builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<int64_t>(
+        own_limit + kReceiveLimitMargin, std::numeric_limits<int>::max())));
   }
   if (options.max_send_message_size >= 0) {
     builder.SetMaxSendMessageSize(options.max_send_message_size);

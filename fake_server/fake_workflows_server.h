@@ -57,6 +57,10 @@ struct TlsServerOptions {
   std::string client_ca_pem;
 };
 
+// How far above FakeServerOptions::max_receive_message_size gRPC's receive
+// limit is set, so that oversize requests reach the fake and its journal.
+inline constexpr int kReceiveLimitMargin = 4 << 20;
+
 struct FakeServerOptions {
   Transport transport = Transport::kInsecureTcp;
   // host:port to listen on for every transport but kInProcess. Port 0 picks
@@ -84,8 +88,13 @@ struct FakeServerOptions {
 
   JournalOptions journal;
 
-  // Message size limits in bytes (-1: gRPC's defaults).
+  // Requests larger than this many bytes (-1: 4 MiB, gRPC's default) end in
+  // RESOURCE_EXHAUSTED and are journaled (payload truncated). The fake
+  // enforces it itself: gRPC's own receive limit is set kReceiveLimitMargin
+  // above it, and only requests past that never reach the fake (nor its
+  // journal).
   int max_receive_message_size = -1;
+  // Response size limit in bytes (-1: gRPC's default).
   int max_send_message_size = -1;
 };
 

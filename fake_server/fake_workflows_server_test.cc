@@ -37,6 +37,7 @@ namespace dw = ::descarteslabs::workflows;
 using ::grpc::health::v1::Health;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
+using ::testing::AllOf;
 using ::testing::AnyOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -267,7 +268,7 @@ TEST_P(FakeWorkflowsServerTest, ServesEveryMethodUnderItsFullPath) {
 
 // A payload that does not parse is refused before anything else runs, with
 // the status gRPC's generated handlers give, and is not journaled.
-TEST_P(FakeWorkflowsServerTest, UnparsableRequestIsInternalAndNotJournaled) {
+TEST_P(FakeWorkflowsServerTest, UnparsableRequestIsInternalAndJournaled) {
   grpc::Slice garbage(std::string("\xff\xff\xff", 3));
   const grpc::ByteBuffer request(&garbage, 1);
   grpc::ClientContext context;
@@ -279,7 +280,40 @@ TEST_P(FakeWorkflowsServerTest, UnparsableRequestIsInternalAndNotJournaled) {
                                 grpc::internal::RpcMethod::NORMAL_RPC),
       &context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INTERNAL);
-  EXPECT_EQ(server_->journal().CountCalls("GetJob"), 0);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("cannot parse the request as a "
+                        "descarteslabs.workflows.GetJobRequest"));
+  const std::vector<RecordedCall> calls = server_->journal().Calls("GetJob");
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_EQ(calls[0].status_code(), "INTERNAL");
+  EXPECT_EQ(calls[0].status_message(), status.error_message());
+  ASSERT_EQ(calls[0].requests_size(), 1);
+  EXPECT_EQ(calls[0].requests(0).value(), "\xff\xff\xff");
+}
+
+// Past the fake's own limit (4 MiB) but within gRPC's (a margin above): the
+// fake refuses it itself, and journals it, truncated.
+TEST_P(FakeWorkflowsServerTest,
+       OversizeRequestIsResourceExhaustedAndJournaled) {
+  dw::GetJobRequest request;
+  request.set_id(std::string(5 << 20, 'x'));
+  grpc::ClientContext context;
+  context.set_deadline(In(absl::Seconds(30)));
+  dw::Job job;
+  const grpc::Status status = jobs_->GetJob(&context, request, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(status.error_message(),
+              AllOf(HasSubstr("larger than the fake server's limit of "
+                              "4194304 bytes"),
+                    HasSubstr("--max_receive_message_bytes")));
+  const std::vector<RecordedCall> calls = server_->journal().Calls("GetJob");
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_EQ(calls[0].status_code(), "RESOURCE_EXHAUSTED");
+  ASSERT_EQ(calls[0].requests_size(), 1);
+  EXPECT_EQ(calls[0].requests(0).value().size(), 64 << 10);
+  ASSERT_EQ(calls[0].truncations_size(), 1);
+  EXPECT_EQ(calls[0].truncations(0).field(), "requests[0]");
+  EXPECT_EQ(calls[0].truncations(0).original_bytes(), request.ByteSizeLong());
 }
 
 TEST_P(FakeWorkflowsServerTest, DelayThenPassThrough) {

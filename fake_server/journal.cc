@@ -1,11 +1,15 @@
 #include "fake_server/journal.h"
 
+#include <openssl/sha.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -57,8 +61,57 @@ Journal::Payload Journal::SerializedPayload(
                  grpc::Slice(bytes.data(), bytes.size())};
 }
 
+namespace {
+
+std::vector<std::string> SensitiveHeaders(std::vector<std::string> extra) {
+  std::vector<std::string> keys = {"authorization"};
+  for (std::string& key : extra) {
+    absl::AsciiStrToLower(&key);
+    if (!key.empty() &&
+        std::find(keys.begin(), keys.end(), key) == keys.end()) {
+      keys.push_back(std::move(key));
+    }
+  }
+  return keys;
+}
+
+}  // namespace
+
 Journal::Journal(JournalOptions options)
-    : max_calls_(options.max_calls), enabled_(options.enabled) {}
+    : max_calls_(options.max_calls),
+      max_bytes_(options.max_bytes),
+      max_value_bytes_(options.max_value_bytes),
+      max_sessions_(options.max_sessions),
+      sensitive_headers_(
+          SensitiveHeaders(std::move(options.sensitive_headers))),
+      enabled_(options.enabled) {}
+
+std::string Journal::RedactSecret(absl::string_view value) {
+  absl::string_view scheme;
+  absl::string_view secret = value;
+  // "Bearer <token>", "Basic <credentials>": the scheme says what kind of
+  // credential came, and is no secret.
+  if (const size_t space = value.find(' ');
+      space != absl::string_view::npos && space > 0) {
+    scheme = value.substr(0, space);
+    secret = value.substr(space + 1);
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(secret.data()), secret.size(),
+         digest);
+  const std::string hash = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), 8));
+  return absl::StrCat(scheme, scheme.empty() ? "" : " ",
+                      "<redacted sha256:", hash, ">");
+}
+
+void Journal::Redact(Metadata& metadata) const {
+  for (const std::string& key : sensitive_headers_) {
+    auto [begin, end] = metadata.equal_range(key);
+    for (auto it = begin; it != end; ++it)
+      it->second = RedactSecret(it->second);
+  }
+}
 
 bool Journal::MethodMatches(absl::string_view full_method,
                             absl::string_view query) {
@@ -86,22 +139,59 @@ absl::Status Journal::ValidateMethodQuery(absl::string_view method) {
 }
 
 void Journal::ActiveCall::AddRequest(const google::protobuf::Message& request) {
-  if (recording_) entry_.requests.push_back(SerializedPayload(request));
+  if (!recording_) return;
+  Payload payload = SerializedPayload(request);
+  AddPayload(/*request=*/true, payload.type, std::move(payload.bytes));
 }
 
 void Journal::ActiveCall::AddResponse(
     const google::protobuf::Message& response) {
-  if (recording_) entry_.responses.push_back(SerializedPayload(response));
+  if (!recording_) return;
+  Payload payload = SerializedPayload(response);
+  AddPayload(/*request=*/false, payload.type, std::move(payload.bytes));
 }
 
 void Journal::ActiveCall::AddRequestBytes(
     const google::protobuf::Descriptor* type, grpc::Slice bytes) {
-  if (recording_) entry_.requests.push_back(Payload{type, std::move(bytes)});
+  if (recording_) AddPayload(/*request=*/true, type, std::move(bytes));
 }
 
 void Journal::ActiveCall::AddResponseBytes(
     const google::protobuf::Descriptor* type, grpc::Slice bytes) {
-  if (recording_) entry_.responses.push_back(Payload{type, std::move(bytes)});
+  if (recording_) AddPayload(/*request=*/false, type, std::move(bytes));
+}
+
+void Journal::ActiveCall::Truncated(std::string field,
+                                    uint64_t original_bytes) {
+  entry_.MutableRare().truncations.push_back(
+      Truncation{std::move(field), original_bytes});
+}
+
+void Journal::ActiveCall::AddPayload(bool request,
+                                     const google::protobuf::Descriptor* type,
+                                     grpc::Slice bytes) {
+  auto& payloads = request ? entry_.requests : entry_.responses;
+  const size_t original = bytes.size();
+  const size_t kept = std::min(original, max_value_bytes_);
+  // A long stream keeps its first messages; the rest are only counted, so
+  // that one call cannot hold more than kMaxValuesPerCall values' worth.
+  if (!request &&
+      (skipped_responses_ > 0 ||
+       payload_bytes_ + kept > kMaxValuesPerCall * max_value_bytes_)) {
+    if (skipped_responses_ == 0) skipped_from_ = payloads.size();
+    ++skipped_responses_;
+    skipped_bytes_ += original;
+    return;
+  }
+  if (kept < original) {
+    Truncated(absl::StrCat(request ? "requests[" : "responses[",
+                           payloads.size(), "]"),
+              original);
+    // A copy of the prefix: the full message is not kept alive.
+    bytes = grpc::Slice(bytes.begin(), kept);
+  }
+  payload_bytes_ += kept;
+  payloads.push_back(Payload{type, std::move(bytes)});
 }
 
 void Journal::ActiveCall::SetRequestMetadata(
@@ -138,7 +228,22 @@ Journal::ActiveCall Journal::Begin(absl::string_view method,
   if (!session.empty()) {
     call.entry_.MutableRare().session.assign(session.data(), session.size());
   }
+  call.max_value_bytes_ = max_value_bytes_;
   absl::MutexLock lock(&mu_);
+  if (!session.empty() && !logs_.contains(session) &&
+      TrackedSessionsLocked() >= max_sessions_) {
+    call.refusal_ = grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("the fake server already tracks ", max_sessions_,
+                     " sessions (--journal_max_sessions); end one with "
+                     "FakeControl.Reset or ClearJournal (session set) "
+                     "before starting session \"",
+                     session.substr(0, 64), session.size() > 64 ? "..." : "",
+                     "\""));
+    call.ended_ = false;
+    return call;
+  }
+  if (!logs_.contains(session)) logs_.try_emplace(std::string(session));
   call.recording_ = enabled_;
   call.entry_.sequence = next_sequence_++;
   auto name = names_.find(method);
@@ -151,16 +256,97 @@ Journal::ActiveCall Journal::Begin(absl::string_view method,
   return call;
 }
 
+namespace {
+
+// Cuts `value` to `limit` bytes and marks the cut; returns whether it did.
+bool TruncateValue(std::string& value, size_t limit) {
+  if (value.size() <= limit) return false;
+  // A new string: resize() would keep the whole original allocation.
+  value = absl::StrCat(absl::string_view(value).substr(0, limit),
+                       "...<truncated from ", value.size(), " bytes>");
+  return true;
+}
+
+// Heap bytes of a string beyond its own object (libstdc++: 15 inline).
+size_t HeapBytes(const std::string& s) {
+  return s.capacity() > 15 ? s.capacity() + 1 : 0;
+}
+
+// Estimated bytes of one metadata multimap node (tree node and pair).
+size_t MetadataNodeBytes(const std::string& key, const std::string& value) {
+  return 32 + 2 * sizeof(std::string) + HeapBytes(key) + HeapBytes(value);
+}
+
+}  // namespace
+
 void Journal::End(ActiveCall& call, const grpc::Status& status) {
   if (call.ended_) return;
   call.ended_ = true;
-  call.entry_.status_code = status.error_code();
-  if (call.recording_ && !status.error_message().empty()) {
-    call.entry_.MutableRare().status_message = status.error_message();
+  if (!call.admitted()) {
+    absl::MutexLock lock(&mu_);
+    ++refused_;
+    return;
   }
-  // Destroyed after the lock is released, so that dropping the oldest call
-  // never makes other calls wait on its deallocation.
-  std::optional<Entry> dropped;
+  call.entry_.status_code = status.error_code();
+  size_t metadata_bytes = 0;
+  if (call.recording_) {
+    if (!status.error_message().empty()) {
+      const std::string& original = status.error_message();
+      std::string& message = call.entry_.MutableRare().status_message;
+      if (original.size() <= max_value_bytes_) {
+        message = original;
+      } else {
+        message = absl::StrCat(
+            absl::string_view(original).substr(0, max_value_bytes_),
+            "...<truncated from ", original.size(), " bytes>");
+        call.Truncated("status_message", original.size());
+      }
+    }
+    // Here, not in SetRequestMetadata, so that nothing recorded ever holds a
+    // secret in the clear; the live call (rules, auth policy) saw the real
+    // values before.
+    Redact(call.request_metadata_);
+    metadata_bytes = sizeof(Metadata) + 16;
+    for (auto& [key, value] : call.request_metadata_) {
+      const size_t original = value.size();
+      if (TruncateValue(value, max_value_bytes_)) {
+        call.Truncated(absl::StrCat("request_metadata[", key, "]"), original);
+      }
+      metadata_bytes += MetadataNodeBytes(key, value);
+    }
+    if (call.skipped_responses_ > 0) {
+      call.Truncated(
+          absl::StrCat("responses[", call.skipped_from_, "..",
+                       call.skipped_from_ + call.skipped_responses_ - 1,
+                       "] not kept"),
+          call.skipped_bytes_);
+    }
+    Entry& entry = call.entry_;
+    size_t bytes = sizeof(Entry);
+    for (const auto* payloads : {&entry.requests, &entry.responses}) {
+      if (payloads->size() > 1) bytes += payloads->capacity() * sizeof(Payload);
+      for (const Payload& payload : *payloads) {
+        // Slices of up to 23 bytes are inline; others are a refcounted block.
+        if (payload.bytes.size() > 23) bytes += payload.bytes.size() + 32;
+      }
+    }
+    if (entry.rare != nullptr) {
+      const Rare& rare = *entry.rare;
+      bytes += sizeof(Rare) + 16 + HeapBytes(rare.session) +
+               HeapBytes(rare.rule) + HeapBytes(rare.status_message) +
+               rare.truncations.capacity() * sizeof(Truncation);
+      for (const Truncation& truncation : rare.truncations) {
+        bytes += HeapBytes(truncation.field);
+      }
+    }
+    // Per call over TCP (shared in-process): counted as if never shared.
+    if (entry.peer != nullptr) bytes += 16 + sizeof(std::string) + 32;
+    if (entry.transport_identity != nullptr) bytes += 16 + 128;
+    entry.bytes = bytes;
+  }
+  // Destroyed after the lock is released, so that dropping old calls never
+  // makes other calls wait on their deallocation.
+  std::vector<Entry> dropped;
   absl::MutexLock lock(&mu_);
   auto it = in_flight_.find(call.entry_.sequence);
   if (it != in_flight_.end()) {
@@ -177,16 +363,51 @@ void Journal::End(ActiveCall& call, const grpc::Status& status) {
         *last_metadata_ != call.request_metadata_) {
       last_metadata_ =
           std::make_shared<const Metadata>(std::move(call.request_metadata_));
+      // Charged to the call that brought it; calls sharing it add nothing.
+      call.entry_.bytes += metadata_bytes;
     }
     call.entry_.request_metadata = last_metadata_;
-    calls_.push_back(std::move(call.entry_));
-    if (calls_.size() > max_calls_) {
-      dropped.emplace(std::move(calls_.front()));
-      calls_.pop_front();
-      ++dropped_;
+    call.entry_.end_order = next_end_order_++;
+    auto found = logs_.find(call.entry_.session());
+    if (found == logs_.end()) {
+      // The session was cleared while the call ran.
+      found = logs_.try_emplace(std::string(call.entry_.session())).first;
     }
+    SessionLog& log = found->second;
+    log.bytes += call.entry_.bytes;
+    retained_bytes_ += call.entry_.bytes;
+    ++retained_calls_;
+    log.calls.push_back(std::move(call.entry_));
+    EvictLocked(dropped);
   }
   changed_.SignalAll();
+}
+
+size_t Journal::TrackedSessionsLocked() const {
+  return logs_.size() - (logs_.contains("") ? 1 : 0);
+}
+
+void Journal::EvictLocked(std::vector<Entry>& dropped) {
+  while (retained_calls_ > max_calls_ || retained_bytes_ > max_bytes_) {
+    // The session holding the most bytes gives up its oldest call. A linear
+    // scan: sessions are capped (max_sessions), and a journal under budget
+    // never gets here.
+    SessionLog* victim = nullptr;
+    for (auto& [name, log] : logs_) {
+      if (!log.calls.empty() &&
+          (victim == nullptr || log.bytes > victim->bytes)) {
+        victim = &log;
+      }
+    }
+    if (victim == nullptr) return;
+    Entry& oldest = victim->calls.front();
+    victim->bytes -= oldest.bytes;
+    retained_bytes_ -= oldest.bytes;
+    --retained_calls_;
+    ++dropped_;
+    dropped.push_back(std::move(oldest));
+    victim->calls.pop_front();
+  }
 }
 
 RecordedCall Journal::ToRecordedCall(const Entry& entry) {
@@ -233,6 +454,13 @@ RecordedCall Journal::ToRecordedCall(const Entry& entry) {
   for (const Payload& response : entry.responses) {
     pack(response, call.add_responses());
   }
+  if (entry.rare != nullptr) {
+    for (const Truncation& truncation : entry.rare->truncations) {
+      TruncatedValue* out = call.add_truncations();
+      out->set_field(truncation.field);
+      out->set_original_bytes(truncation.original_bytes);
+    }
+  }
   return call;
 }
 
@@ -247,11 +475,38 @@ void Journal::set_enabled(bool enabled) {
 }
 
 std::vector<RecordedCall> Journal::Calls() const {
-  std::vector<RecordedCall> result;
-  absl::MutexLock lock(&mu_);
-  result.reserve(calls_.size());
-  for (const Entry& entry : calls_) result.push_back(ToRecordedCall(entry));
-  return result;
+  return CallsIn(std::nullopt, "");
+}
+
+std::vector<const Journal::Entry*> Journal::OrderedLocked(
+    const SessionFilter& session) const {
+  std::vector<const Entry*> ordered;
+  if (session.has_value()) {
+    auto log = logs_.find(*session);
+    if (log == logs_.end()) return ordered;
+    ordered.reserve(log->second.calls.size());
+    for (const Entry& entry : log->second.calls) ordered.push_back(&entry);
+    return ordered;
+  }
+  ordered.reserve(retained_calls_);
+  for (const auto& [name, log] : logs_) {
+    for (const Entry& entry : log.calls) ordered.push_back(&entry);
+  }
+  std::sort(ordered.begin(), ordered.end(), [](const Entry* a, const Entry* b) {
+    return a->end_order < b->end_order;
+  });
+  return ordered;
+}
+
+std::vector<Journal::Entry> Journal::SnapshotLocked(
+    const SessionFilter& session, absl::string_view method) const {
+  std::vector<Entry> copies;
+  for (const Entry* entry : OrderedLocked(session)) {
+    if (method.empty() || MethodMatches(*entry->method, method)) {
+      copies.push_back(*entry);
+    }
+  }
+  return copies;
 }
 
 std::vector<RecordedCall> Journal::Calls(absl::string_view method) const {
@@ -273,14 +528,14 @@ std::vector<RecordedCall> Journal::SessionCalls(
 // `method` "" = every method.
 std::vector<RecordedCall> Journal::CallsIn(const SessionFilter& session,
                                            absl::string_view method) const {
-  std::vector<RecordedCall> result;
-  absl::MutexLock lock(&mu_);
-  for (const Entry& entry : calls_) {
-    if (Covers(session, entry.session()) &&
-        (method.empty() || MethodMatches(*entry.method, method))) {
-      result.push_back(ToRecordedCall(entry));
-    }
+  std::vector<Entry> copies;
+  {
+    absl::MutexLock lock(&mu_);
+    copies = SnapshotLocked(session, method);
   }
+  std::vector<RecordedCall> result;
+  result.reserve(copies.size());
+  for (const Entry& entry : copies) result.push_back(ToRecordedCall(entry));
   return result;
 }
 
@@ -447,8 +702,12 @@ absl::Status Journal::WaitForRunning(const SessionFilter& session,
 }
 
 void Journal::Clear() {
+  // Destroyed after the lock is released, as in End().
+  absl::flat_hash_map<std::string, SessionLog> removed;
   absl::MutexLock lock(&mu_);
-  calls_.clear();
+  removed.swap(logs_);
+  retained_calls_ = 0;
+  retained_bytes_ = 0;
   last_metadata_ = nullptr;
   dropped_ = 0;
   ended_counts_.clear();
@@ -456,13 +715,15 @@ void Journal::Clear() {
 
 void Journal::ClearSession(absl::string_view session) {
   // Destroyed after the lock is released, as in End().
-  std::deque<Entry> removed;
+  SessionLog removed;
   absl::MutexLock lock(&mu_);
-  std::deque<Entry> kept;
-  for (Entry& entry : calls_) {
-    (entry.session() == session ? removed : kept).push_back(std::move(entry));
+  if (auto log = logs_.find(session); log != logs_.end()) {
+    removed = std::move(log->second);
+    retained_calls_ -= removed.calls.size();
+    retained_bytes_ -= removed.bytes;
+    // The session no longer counts against max_sessions.
+    logs_.erase(log);
   }
-  calls_.swap(kept);
   auto counts = ended_counts_.find(session);
   if (counts != ended_counts_.end()) ended_counts_.erase(counts);
 }
@@ -472,21 +733,94 @@ uint64_t Journal::dropped_calls() const {
   return dropped_;
 }
 
+size_t Journal::retained_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return retained_bytes_;
+}
+
+uint64_t Journal::refused_calls() const {
+  absl::MutexLock lock(&mu_);
+  return refused_;
+}
+
+Journal::Page Journal::ReadPage(const PageQuery& query) const {
+  Page page;
+  std::vector<Entry> copies;
+  uint64_t more = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    page.dump.set_dropped_calls(dropped_);
+    page.dump.set_refused_calls(refused_);
+    const std::vector<const Entry*> ordered = OrderedLocked(query.session);
+    auto it = std::upper_bound(
+        ordered.begin(), ordered.end(), query.after,
+        [](uint64_t after, const Entry* e) { return after < e->end_order; });
+    size_t estimate = 0;
+    for (; it != ordered.end(); ++it) {
+      const Entry& entry = **it;
+      if (!query.method.empty() &&
+          !MethodMatches(*entry.method, query.method)) {
+        continue;
+      }
+      const bool full =
+          (query.max_calls > 0 && copies.size() >= query.max_calls) ||
+          (!copies.empty() && estimate + entry.bytes > query.max_bytes);
+      if (full) {
+        ++more;
+      } else {
+        estimate += entry.bytes;
+        copies.push_back(entry);
+      }
+    }
+  }
+  // Built outside the lock; the estimate may be off (shared metadata is
+  // counted once), so the serialized size has the last word.
+  size_t total = page.dump.ByteSizeLong() + 16;
+  for (size_t i = 0; i < copies.size(); ++i) {
+    RecordedCall call = ToRecordedCall(copies[i]);
+    size_t size = call.ByteSizeLong() + 8;
+    if (i > 0 && total + size > query.max_bytes) {
+      more += copies.size() - i;
+      copies.resize(i);
+      break;
+    }
+    if (i == 0 && total + size > query.max_bytes) {
+      // One call alone is too big: keep the responses that fit.
+      const int responses = call.responses_size();
+      uint64_t cut_bytes = 0;
+      int kept = responses;
+      while (kept > 0 && total + size > query.max_bytes) {
+        --kept;
+        const size_t one = call.responses(kept).ByteSizeLong() + 8;
+        cut_bytes += one;
+        size -= std::min(size, one);
+      }
+      call.mutable_responses()->DeleteSubrange(kept, responses - kept);
+      TruncatedValue* note = call.add_truncations();
+      note->set_field(absl::StrCat("responses[", kept, "..", responses - 1,
+                                   "] not in this page"));
+      note->set_original_bytes(cut_bytes);
+    }
+    total += size;
+    *page.dump.add_calls() = std::move(call);
+  }
+  page.dump.set_more_calls(more);
+  if (more > 0 && !copies.empty()) page.next = copies.back().end_order;
+  return page;
+}
+
 JournalDump Journal::Dump(const DumpOptions& options) const {
   JournalDump dump;
   const SessionFilter session = options.session;
+  std::vector<Entry> copies;
   {
     absl::MutexLock lock(&mu_);
-    if (!session.has_value()) {
-      dump.mutable_calls()->Reserve(static_cast<int>(calls_.size()));
-    }
-    for (const Entry& entry : calls_) {
-      if (Covers(session, entry.session())) {
-        *dump.add_calls() = ToRecordedCall(entry);
-      }
-    }
+    copies = SnapshotLocked(session, "");
     dump.set_dropped_calls(dropped_);
+    dump.set_refused_calls(refused_);
   }
+  dump.mutable_calls()->Reserve(static_cast<int>(copies.size()));
+  for (const Entry& entry : copies) *dump.add_calls() = ToRecordedCall(entry);
   if (options.deterministic) {
     for (RecordedCall& call : *dump.mutable_calls()) {
       call.clear_start_time();

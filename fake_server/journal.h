@@ -36,6 +36,26 @@ struct JournalOptions {
   // At most this many ended calls are retained; older ones are dropped (and
   // counted) so that long runs stay bounded in memory.
   size_t max_calls = 100000;
+  // At most about this many bytes of ended calls are retained (estimated:
+  // payloads, metadata, messages and per-call overhead). Over it, or over
+  // max_calls, the oldest call of the session holding the most bytes is
+  // dropped, so that one session's flood never evicts another's calls.
+  size_t max_bytes = size_t{32} << 20;
+  // Requests, responses, metadata values and status messages longer than
+  // this are kept truncated to it, with a marker and their original size
+  // (RecordedCall.truncations). One call keeps at most
+  // kMaxValuesPerCall * max_value_bytes of responses; later ones are
+  // counted, not kept.
+  size_t max_value_bytes = size_t{64} << 10;
+  // At most this many sessions (non-empty kSessionMetadataKey values) are
+  // tracked at once; a call that would start one more is refused with
+  // RESOURCE_EXHAUSTED naming the limit. A session is tracked from its first
+  // call until ClearSession() or Clear().
+  size_t max_sessions = 1024;
+  // Request metadata whose values are secrets: the journal keeps them
+  // redacted (see Journal::RedactSecret), never in the clear. Lowercase, as
+  // gRPC delivers keys. "authorization" is always sensitive.
+  std::vector<std::string> sensitive_headers;
 };
 
 // Journal records every RPC a fake server handles: method, request, metadata,
@@ -74,12 +94,20 @@ class Journal {
 
   using Metadata = std::multimap<std::string, std::string>;
 
-  // What few calls have: a session, a rule that matched, an error message.
-  // Allocated only for those calls, to keep Entry small (see calls_).
+  // A value kept shorter than it came (see JournalOptions).
+  struct Truncation {
+    std::string field;
+    uint64_t original_bytes = 0;
+  };
+
+  // What few calls have: a session, a rule that matched, an error message,
+  // truncated values. Allocated only for those calls, to keep Entry small;
+  // shared (read-only once the call ended) by the copies readers take.
   struct Rare {
     std::string session;
     std::string rule;
     std::string status_message;
+    std::vector<Truncation> truncations;
   };
 
   // One call as stored. Kept in native types rather than as a RecordedCall:
@@ -104,17 +132,21 @@ class Journal {
     std::shared_ptr<const CallerIdentity> transport_identity;
     grpc::StatusCode status_code = grpc::StatusCode::OK;
     bool has_bearer_token = false;
-    std::unique_ptr<Rare> rare;  // null: all of Rare's fields are ""
+    // The order calls ended in (readers list calls in it); from 1.
+    uint64_t end_order = 0;
+    // What retaining the call costs, as counted against max_bytes.
+    size_t bytes = 0;
+    std::shared_ptr<Rare> rare;  // null: all of Rare's fields are empty
 
     absl::string_view session() const {
       return rare == nullptr ? absl::string_view() : rare->session;
     }
     Rare& MutableRare() {
-      if (rare == nullptr) rare = std::make_unique<Rare>();
+      if (rare == nullptr) rare = std::make_shared<Rare>();
       return *rare;
     }
   };
-  // The retained calls live in a std::deque, which packs 512 / sizeof(Entry)
+  // The retained calls live in std::deques, which pack 512 / sizeof(Entry)
   // entries per block: at 257 bytes or more each entry gets a 512-byte block
   // of its own, and retaining a call costs twice the memory (and page
   // faults) it needs.
@@ -131,6 +163,10 @@ class Journal {
 
     // False when the journal is disabled: skip computing what to record.
     bool recording() const { return recording_; }
+    // False when the call's session would exceed max_sessions: end the call
+    // at once with refusal() (End() counts it; nothing is retained).
+    bool admitted() const { return refusal_.ok(); }
+    const grpc::Status& refusal() const { return refusal_; }
     uint64_t sequence() const { return entry_.sequence; }
 
     void AddRequest(const google::protobuf::Message& request);
@@ -157,8 +193,21 @@ class Journal {
    private:
     friend class Journal;
     ActiveCall() = default;
+    void AddPayload(bool request, const google::protobuf::Descriptor* type,
+                    grpc::Slice bytes);
+    void Truncated(std::string field, uint64_t original_bytes);
+
     bool recording_ = false;
     bool ended_ = false;
+    grpc::Status refusal_;
+    // From JournalOptions, copied at Begin() so that recording takes no lock.
+    size_t max_value_bytes_ = 0;
+    // Payload bytes kept so far, and responses not kept past the per-call
+    // limit.
+    size_t payload_bytes_ = 0;
+    size_t skipped_from_ = 0;
+    uint64_t skipped_responses_ = 0;
+    uint64_t skipped_bytes_ = 0;
     Entry entry_;
     // Becomes entry_.request_metadata at End().
     Metadata request_metadata_;
@@ -170,6 +219,9 @@ class Journal {
     std::string method;
     std::string session;
   };
+
+  // A call keeps at most this many max_value_bytes of responses.
+  static constexpr size_t kMaxValuesPerCall = 16;
 
   struct DumpOptions {
     // Omits what changes from run to run (start times, peers, deadlines,
@@ -262,10 +314,49 @@ class Journal {
   // Number of ended calls not retained because of `max_calls`.
   uint64_t dropped_calls() const;
 
+  // One page of the ended calls, for readers that must bound what they
+  // build and send (FakeControl.GetJournal).
+  struct PageQuery {
+    // Set: only this session's calls ("" = untagged calls).
+    std::optional<std::string> session;
+    // "" = every method; else a name ValidateMethodQuery accepts.
+    std::string method;
+    // 0: from the oldest call; else Page::next of the previous page.
+    uint64_t after = 0;
+    // At most this many calls (0: no count limit) and at most about
+    // max_bytes of serialized JournalDump (at least one call, whose
+    // responses are cut, with a truncation noted, if they alone exceed it).
+    size_t max_calls = 0;
+    size_t max_bytes = size_t{4} << 20;
+  };
+  struct Page {
+    // The calls, dropped_calls and refused_calls; more_calls > 0 when
+    // calls remain after this page.
+    JournalDump dump;
+    // Give as PageQuery::after for the next page; 0 when none remains.
+    uint64_t next = 0;
+  };
+  // The RecordedCall messages are built after the lock is released, from
+  // copies that share the payloads.
+  Page ReadPage(const PageQuery& query) const;
+
+  // Bytes of ended calls retained, as counted against max_bytes.
+  size_t retained_bytes() const;
+  // Calls refused because max_sessions sessions were tracked.
+  uint64_t refused_calls() const;
+
   JournalDump Dump(const DumpOptions& options) const;
   JournalDump Dump() const { return Dump(DumpOptions()); }
   std::string ToTextProto(const DumpOptions& options) const;
   std::string ToTextProto() const { return ToTextProto(DumpOptions()); }
+
+  // What the journal keeps of a sensitive metadata value (e.g.
+  // "authorization"): its scheme, if the value has one ("Bearer"), and the
+  // first 8 bytes of the SHA-256 of the rest, in hex:
+  //   RedactSecret("Bearer t0ken") == "Bearer <redacted sha256:1e4f...>"
+  // (16 hex digits). Enough to assert on which token came (compute the same
+  // from the expected token), useless to replay.
+  static std::string RedactSecret(absl::string_view value);
 
   // True if `query` names `full_method` (bare, "Service/Method" with or
   // without package, or full path).
@@ -284,8 +375,27 @@ class Journal {
     std::string session;
   };
 
+  // The retained calls of one session, in the order they ended.
+  struct SessionLog {
+    std::deque<Entry> calls;
+    size_t bytes = 0;
+  };
+
   std::vector<RecordedCall> CallsIn(const SessionFilter& session,
                                     absl::string_view method) const;
+  // The retained calls `session` covers, in the order they ended.
+  std::vector<const Entry*> OrderedLocked(const SessionFilter& session) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Copies (sharing payloads and metadata) of the calls `session` and
+  // `method` ("" = all) cover, for building messages outside the lock.
+  std::vector<Entry> SnapshotLocked(const SessionFilter& session,
+                                    absl::string_view method) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Drops calls while over max_calls or max_bytes (see JournalOptions),
+  // moving them to `dropped` to be destroyed outside the lock.
+  void EvictLocked(std::vector<Entry>& dropped)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  size_t TrackedSessionsLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status WaitForEnded(const SessionFilter& session,
                             absl::string_view method, int64_t n,
                             absl::Duration timeout) const;
@@ -306,13 +416,27 @@ class Journal {
   static RecordedCall ToRecordedCall(const Entry& entry);
   static Payload SerializedPayload(const google::protobuf::Message& message);
 
+  // Replaces the values of sensitive keys in `metadata` by their redacted
+  // form. Needs no lock (sensitive_headers_ is const).
+  void Redact(Metadata& metadata) const;
+
   const size_t max_calls_;
+  const size_t max_bytes_;
+  const size_t max_value_bytes_;
+  const size_t max_sessions_;
+  // Lowercase; includes "authorization".
+  const std::vector<std::string> sensitive_headers_;
   mutable absl::Mutex mu_;
   // Signalled whenever a call begins or ends.
   mutable absl::CondVar changed_;
   bool enabled_ ABSL_GUARDED_BY(mu_);
   uint64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 1;
-  std::deque<Entry> calls_ ABSL_GUARDED_BY(mu_);
+  // Per session ("" included): tracked from a session's first call.
+  absl::flat_hash_map<std::string, SessionLog> logs_ ABSL_GUARDED_BY(mu_);
+  size_t retained_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t retained_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_end_order_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t refused_ ABSL_GUARDED_BY(mu_) = 0;
   // The request metadata of the last call retained.
   std::shared_ptr<const Metadata> last_metadata_ ABSL_GUARDED_BY(mu_);
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;

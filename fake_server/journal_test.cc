@@ -14,10 +14,12 @@ namespace workflows {
 namespace fake {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::Field;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::Property;
 using ::testing::SizeIs;
 
@@ -122,6 +124,39 @@ TEST(JournalTest, RecordsWhatTheServerFillsIn) {
   EXPECT_EQ(calls[0].request_metadata(0).key(), "x-request-id");
   EXPECT_EQ(calls[0].request_metadata(0).value(), "abc");
   EXPECT_THAT(journal.Calls("CreateJob"), IsEmpty());
+}
+
+TEST(JournalTest, SensitiveValuesAreKeptRedactedEverywhere) {
+  Journal journal(JournalOptions{.sensitive_headers = {"X-Api-Key"}});
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
+  call.SetRequestMetadata({{"authorization", "Bearer s3cret-t0ken"},
+                           {"x-api-key", "k3y-value"},
+                           {"x-wf-channel", "v0"}});
+  call.SetIdentity(std::make_shared<const CallerIdentity>(),
+                   /*has_bearer_token=*/true);
+  journal.End(call, grpc::Status::OK);
+
+  // sha256("s3cret-t0ken") and sha256("k3y-value"), first 8 bytes.
+  EXPECT_EQ(Journal::RedactSecret("Bearer s3cret-t0ken"),
+            "Bearer <redacted sha256:8a27c94b1a6d7fbf>");
+  EXPECT_EQ(Journal::RedactSecret("k3y-value"),
+            "<redacted sha256:d26f3d85f1beea2b>");
+  std::vector<RecordedCall> calls = journal.Calls();
+  ASSERT_THAT(calls, SizeIs(1));
+  EXPECT_THAT(
+      calls[0].request_metadata(),
+      ElementsAre(Property(&RecordedMetadata::value,
+                           Journal::RedactSecret("Bearer s3cret-t0ken")),
+                  Property(&RecordedMetadata::value,
+                           Journal::RedactSecret("k3y-value")),
+                  Property(&RecordedMetadata::value, "v0")));
+  EXPECT_TRUE(calls[0].identity().has_bearer_token());
+  for (const std::string& text :
+       {journal.ToTextProto(), journal.ToTextProto({.deterministic = true}),
+        journal.Dump().SerializeAsString()}) {
+    EXPECT_THAT(text, Not(HasSubstr("s3cret-t0ken")));
+    EXPECT_THAT(text, Not(HasSubstr("k3y-value")));
+  }
 }
 
 TEST(JournalTest, EndTwiceRecordsOnce) {
@@ -314,6 +349,152 @@ TEST(JournalTest, DeterministicTextProtoOmitsVolatileFields) {
   EXPECT_THAT(full, HasSubstr("peer: \"ipv4:127.0.0.1:41234\""));
   EXPECT_THAT(full, HasSubstr("user-agent"));
   EXPECT_THAT(full, HasSubstr("start_time"));
+}
+
+// Records a call to GetJob in `session` whose request (an id of `id_bytes`)
+// and "x-big" metadata value are each `value_bytes` long.
+void RecordBigCall(Journal& journal, absl::string_view session,
+                   size_t value_bytes) {
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart, session);
+  descarteslabs::workflows::GetJobRequest request;
+  request.set_id(std::string(value_bytes, 'i'));
+  call.AddRequest(request);
+  call.SetRequestMetadata({{"x-big", std::string(value_bytes, 'm')}});
+  journal.End(call, grpc::Status(grpc::StatusCode::NOT_FOUND,
+                                 std::string(value_bytes, 's')));
+}
+
+TEST(JournalTest, OversizedValuesAreKeptTruncatedWithTheirOriginalSize) {
+  Journal journal(JournalOptions{.max_value_bytes = 1024});
+  RecordBigCall(journal, "", 3 << 20);
+
+  std::vector<RecordedCall> calls = journal.Calls();
+  ASSERT_THAT(calls, SizeIs(1));
+  const RecordedCall& call = calls[0];
+  EXPECT_EQ(call.requests(0).value().size(), 1024);
+  EXPECT_THAT(call.request_metadata(0).value(),
+              HasSubstr("...<truncated from 3145728 bytes>"));
+  EXPECT_LT(call.request_metadata(0).value().size(), 1100);
+  EXPECT_THAT(call.status_message(),
+              HasSubstr("...<truncated from 3145728 bytes>"));
+  std::vector<std::string> fields;
+  for (const TruncatedValue& truncated : call.truncations()) {
+    fields.push_back(truncated.field());
+    EXPECT_GE(truncated.original_bytes(), 3 << 20) << truncated.field();
+  }
+  EXPECT_THAT(fields,
+              testing::UnorderedElementsAre(
+                  "requests[0]", "request_metadata[x-big]", "status_message"));
+}
+
+// A stream of oversized calls: the journal's own accounting stays within
+// its budget, and what it drops it counts.
+TEST(JournalTest, OversizedCallsStayWithinTheByteBudget) {
+  constexpr size_t kBudget = 1 << 20;
+  Journal journal(JournalOptions{.max_bytes = kBudget});
+  for (int i = 0; i < 60; ++i) {
+    RecordBigCall(journal, "", 3 << 20);
+    EXPECT_LE(journal.retained_bytes(), kBudget) << "after call " << i;
+  }
+  const std::vector<RecordedCall> calls = journal.Calls();
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.size() + journal.dropped_calls(), 60);
+  EXPECT_EQ(calls.back().sequence(), 60);
+  EXPECT_EQ(journal.CountCalls("GetJob"), 60);
+  // Each kept call holds about 3 * 64 KiB, so the budget keeps several.
+  EXPECT_GE(calls.size(), 4);
+}
+
+TEST(JournalTest, ASessionsFloodDoesNotEvictAnotherSessionsCalls) {
+  Journal journal(JournalOptions{.max_bytes = 256 << 10});
+  RecordBigCall(journal, "quiet", 100);
+  RecordBigCall(journal, "quiet", 100);
+  for (int i = 0; i < 500; ++i) RecordBigCall(journal, "flood", 10 << 10);
+  EXPECT_THAT(journal.SessionCalls("quiet"), SizeIs(2));
+  EXPECT_GT(journal.dropped_calls(), 0);
+  EXPECT_LE(journal.retained_bytes(), 256 << 10);
+}
+
+TEST(JournalTest, SessionCapRefusesOneMoreSessionNamingTheLimit) {
+  Journal journal(JournalOptions{.max_sessions = 2});
+  RecordCall(journal, kGetJob);  // "" never counts
+  for (const char* session : {"a", "b", "a"}) {
+    Journal::ActiveCall call = journal.Begin(kGetJob, kStart, session);
+    EXPECT_TRUE(call.admitted()) << session;
+    journal.End(call, grpc::Status::OK);
+  }
+  Journal::ActiveCall refused = journal.Begin(kGetJob, kStart, "c");
+  ASSERT_FALSE(refused.admitted());
+  EXPECT_EQ(refused.refusal().error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.refusal().error_message(),
+              AllOf(HasSubstr("2 sessions"),
+                    HasSubstr("--journal_max_sessions"), HasSubstr("\"c\"")));
+  journal.End(refused, refused.refusal());
+  EXPECT_EQ(journal.refused_calls(), 1);
+  EXPECT_EQ(journal.Dump().refused_calls(), 1);
+  EXPECT_THAT(journal.SessionCalls("c"), IsEmpty());
+  EXPECT_THAT(journal.InFlight(), IsEmpty());
+
+  journal.ClearSession("a");  // frees a slot
+  Journal::ActiveCall admitted = journal.Begin(kGetJob, kStart, "c");
+  EXPECT_TRUE(admitted.admitted());
+  journal.End(admitted, grpc::Status::OK);
+  EXPECT_THAT(journal.SessionCalls("c"), SizeIs(1));
+}
+
+TEST(JournalTest, LongStreamsKeepTheirFirstResponsesAndCountTheRest) {
+  Journal journal(JournalOptions{.max_value_bytes = 1024});
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart);
+  descarteslabs::workflows::Job job;
+  job.set_id(std::string(1000, 'j'));
+  for (int i = 0; i < 100; ++i) call.AddResponse(job);
+  journal.End(call, grpc::Status::OK);
+  const RecordedCall recorded = journal.Calls().at(0);
+  EXPECT_EQ(recorded.responses_size(), Journal::kMaxValuesPerCall);
+  ASSERT_EQ(recorded.truncations_size(), 1);
+  EXPECT_EQ(recorded.truncations(0).field(), "responses[16..99] not kept");
+  EXPECT_EQ(recorded.truncations(0).original_bytes(), 84 * job.ByteSizeLong());
+}
+
+// 12,000 calls of about 1 KB: more than one 4 MiB response can hold.
+TEST(JournalTest, PagesStayUnderTheirByteLimitAndCoverEveryCallOnce) {
+  Journal journal;
+  for (int i = 0; i < 12000; ++i) RecordBigCall(journal, "", 300);
+  Journal::PageQuery query;
+  query.max_bytes = 4 << 20;
+  std::vector<uint64_t> sequences;
+  int pages = 0;
+  for (;;) {
+    Journal::Page page = journal.ReadPage(query);
+    ++pages;
+    EXPECT_LT(page.dump.ByteSizeLong(), 4 << 20);
+    for (const RecordedCall& call : page.dump.calls()) {
+      sequences.push_back(call.sequence());
+    }
+    if (page.dump.more_calls() == 0) {
+      EXPECT_EQ(page.next, 0);
+      break;
+    }
+    EXPECT_EQ(page.dump.more_calls() + sequences.size(), 12000);
+    ASSERT_NE(page.next, 0);
+    query.after = page.next;
+    ASSERT_LT(pages, 100);
+  }
+  EXPECT_GE(pages, 2);
+  ASSERT_EQ(sequences.size(), 12000);
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    ASSERT_EQ(sequences[i], i + 1);
+  }
+
+  query.after = 0;
+  query.max_calls = 5;
+  query.method = "CreateJob";
+  EXPECT_EQ(journal.ReadPage(query).dump.calls_size(), 0);
+  query.method = "GetJob";
+  Journal::Page five = journal.ReadPage(query);
+  EXPECT_EQ(five.dump.calls_size(), 5);
+  EXPECT_EQ(five.dump.more_calls(), 11995);
 }
 
 TEST(JournalTest, ConcurrentRecordingLosesNothing) {

@@ -247,6 +247,15 @@ int Run(int argc, char** argv) {
 
   FakeServerOptions options;
   options.address = config.listen;
+  options.journal.max_calls = static_cast<size_t>(config.journal_max_calls);
+  options.journal.max_bytes = static_cast<size_t>(config.journal_max_bytes);
+  options.journal.max_value_bytes =
+      static_cast<size_t>(config.journal_max_value_bytes);
+  options.journal.max_sessions =
+      static_cast<size_t>(config.journal_max_sessions);
+  options.journal.sensitive_headers = config.sensitive_headers;
+  options.max_receive_message_size =
+      static_cast<int>(config.max_receive_message_bytes);
   const bool tls =
       !config.tls_cert.empty() || !config.tls_self_signed_dir.empty();
   if (tls) {

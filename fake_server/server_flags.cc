@@ -41,6 +41,25 @@ ABSL_FLAG(std::vector<std::string>, scenario, {},
 ABSL_FLAG(std::string, journal, "",
           "Write the call journal (textproto of workflows.fake.JournalDump) "
           "here on exit.");
+ABSL_FLAG(int64_t, journal_max_calls, 100000,
+          "Retain at most this many ended calls in the journal; older ones "
+          "are dropped (counted in dropped_calls).");
+ABSL_FLAG(int64_t, journal_max_bytes, int64_t{32} << 20,
+          "Retain at most about this many bytes of calls in the journal; "
+          "over it, the oldest call of the session holding the most bytes is "
+          "dropped.");
+ABSL_FLAG(int64_t, journal_max_value_bytes, int64_t{64} << 10,
+          "Requests, responses, metadata values and status messages longer "
+          "than this are journaled truncated, with their original size.");
+ABSL_FLAG(int64_t, journal_max_sessions, 1024,
+          "Track at most this many sessions (x-fake-session values) at once; "
+          "a call starting one more is RESOURCE_EXHAUSTED.");
+ABSL_FLAG(std::vector<std::string>, sensitive_header, {},
+          "Request metadata key whose values the journal keeps redacted "
+          "(scheme and SHA-256 prefix), like authorization. Repeatable.");
+ABSL_FLAG(int64_t, max_receive_message_bytes, int64_t{4} << 20,
+          "Requests larger than this are RESOURCE_EXHAUSTED and journaled "
+          "(gRPC's own limit is 4 MiB above it; larger ones are not seen).");
 ABSL_FLAG(bool, log_calls, false, "Log one line per call to stderr.");
 ABSL_FLAG(bool, allow_non_loopback, false,
           "Allow --listen on a non-loopback address.");
@@ -81,6 +100,12 @@ constexpr const char* kFlagNames[] = {
     "tls_self_signed_dir",
     "scenario",
     "journal",
+    "journal_max_calls",
+    "journal_max_bytes",
+    "journal_max_value_bytes",
+    "journal_max_sessions",
+    "sensitive_header",
+    "max_receive_message_bytes",
     "log_calls",
     "allow_non_loopback",
     "allow_remote_control",
@@ -126,6 +151,7 @@ absl::Status CheckWritableDirectory(absl::string_view flag,
 
 absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv) {
   std::vector<std::string> scenarios;
+  std::vector<std::string> sensitive_headers;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     if (arg == "--help" || arg == "-h" || arg == "--helpfull") {
@@ -174,6 +200,11 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv) {
           absl::StrCat("flag --", name, "=", value, ": ",
                        error.empty() ? "not a valid value" : error));
     }
+    if (name == "sensitive_header") {
+      for (const std::string& key : absl::GetFlag(FLAGS_sensitive_header)) {
+        sensitive_headers.push_back(key);
+      }
+    }
     if (name == "scenario") {
       if (value.empty()) {
         return absl::InvalidArgumentError("flag --scenario needs a file name");
@@ -193,6 +224,13 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv) {
   config.scenarios = scenarios;
   config.journal = absl::GetFlag(FLAGS_journal);
   config.log_calls = absl::GetFlag(FLAGS_log_calls);
+  config.journal_max_calls = absl::GetFlag(FLAGS_journal_max_calls);
+  config.journal_max_bytes = absl::GetFlag(FLAGS_journal_max_bytes);
+  config.journal_max_value_bytes = absl::GetFlag(FLAGS_journal_max_value_bytes);
+  config.journal_max_sessions = absl::GetFlag(FLAGS_journal_max_sessions);
+  config.sensitive_headers = sensitive_headers;
+  config.max_receive_message_bytes =
+      absl::GetFlag(FLAGS_max_receive_message_bytes);
   config.allow_non_loopback = absl::GetFlag(FLAGS_allow_non_loopback);
   config.allow_remote_control = absl::GetFlag(FLAGS_allow_remote_control);
   config.simulated_clock = absl::GetFlag(FLAGS_simulated_clock);
@@ -263,6 +301,35 @@ absl::Status ValidateStandaloneConfig(const StandaloneConfig& config) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--shutdown_grace=", absl::FormatDuration(config.shutdown_grace),
         ": must be between 0s and ", absl::FormatDuration(kMaxShutdownGrace)));
+  }
+  struct Range {
+    const char* flag;
+    int64_t value, min, max;
+  };
+  for (const Range& range : {
+           Range{"journal_max_calls", config.journal_max_calls, 0,
+                 int64_t{100} << 20},
+           Range{"journal_max_bytes", config.journal_max_bytes, 0,
+                 int64_t{1} << 40},
+           Range{"journal_max_value_bytes", config.journal_max_value_bytes, 64,
+                 int64_t{1} << 30},
+           Range{"journal_max_sessions", config.journal_max_sessions, 1,
+                 int64_t{1} << 20},
+           // Plus the 4 MiB margin, within gRPC's int limit.
+           Range{"max_receive_message_bytes", config.max_receive_message_bytes,
+                 0, int64_t{1} << 30},
+       }) {
+    if (range.value < range.min || range.value > range.max) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", range.flag, "=", range.value, ": must be in [",
+                       range.min, ", ", range.max, "]"));
+    }
+  }
+  for (const std::string& key : config.sensitive_headers) {
+    if (key.empty() || key.find_first_of(" :=\t") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--sensitive_header=", key, ": not a metadata key (e.g. x-api-key)"));
+    }
   }
   if (absl::Status s = CheckWritableDirectory("port_file", config.port_file);
       !s.ok()) {

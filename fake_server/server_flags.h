@@ -5,6 +5,7 @@
 // parsed so that every mistake is an error naming the flag (the binary then
 // exits with code 2), and checked before anything starts.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,13 @@ struct StandaloneConfig {
   std::vector<std::string> scenarios;
   std::string journal;
   bool log_calls = false;
+  // Journal limits (see JournalOptions) and the request size limit.
+  int64_t journal_max_calls = 100000;
+  int64_t journal_max_bytes = int64_t{32} << 20;
+  int64_t journal_max_value_bytes = int64_t{64} << 10;
+  int64_t journal_max_sessions = 1024;
+  std::vector<std::string> sensitive_headers;
+  int64_t max_receive_message_bytes = int64_t{4} << 20;
   bool allow_non_loopback = false;
   bool allow_remote_control = false;
   bool simulated_clock = false;

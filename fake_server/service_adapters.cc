@@ -119,6 +119,19 @@ void RecordArrival(const ServerCore& core, ServerCallContext& call,
   }
 }
 
+// RESOURCE_EXHAUSTED for a request over the fake's own size limit, which it
+// enforces itself (gRPC's receive limit is set a margin above it) so that
+// such calls are journaled.
+grpc::Status CheckRequestSize(const ServerCore& core, size_t bytes) {
+  if (bytes <= core.max_request_bytes) return grpc::Status::OK;
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("request of ", bytes,
+                   " bytes is larger than the fake server's limit of ",
+                   core.max_request_bytes,
+                   " bytes (--max_receive_message_bytes)"));
+}
+
 // A call that ended because the server is going away tells the client so
 // with UNAVAILABLE (retryable, as a draining real server would), rather than
 // the CANCELLED a waiting behaviour reports; one whose client's deadline
@@ -138,29 +151,44 @@ grpc::Status AdjustForShutdown(const ServerCallContext& call,
 // The steps shared by unary and streaming calls: journal begin, auth,
 // decision, `run` (which executes the behaviour), journal end.
 // `request_bytes`, when given, is `request` as received, which the journal
-// copies instead of serializing `request` again.
+// copies instead of serializing `request` again. `rejected`, when given, is
+// how a request the fake refuses to handle (unparsable, over its size limit)
+// ends: journaled like any call, without auth, decision or `run`.
 template <typename Run>
 grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
                         grpc::ServerContext* context, const Message& request,
-                        const ReceivedBytes* request_bytes, const Run& run) {
+                        const ReceivedBytes* request_bytes, const Run& run,
+                        const grpc::Status* rejected = nullptr) {
   ServerCallContext call(context, method, core.clock, core.shutdown);
   // The session is recorded even when no session rules exist, so that a
   // test can read its own calls from a shared journal; the lookup is one
   // map find and allocates nothing for untagged calls.
   Journal::ActiveCall entry = core.journal->Begin(
       method, core.clock->Now(), SessionOf(call.request_metadata()));
+  if (!entry.admitted()) {
+    // One session too many (JournalOptions::max_sessions).
+    const grpc::Status refused = entry.refusal();
+    core.journal->End(entry, refused);
+    return refused;
+  }
   Journal::ActiveCall* record = entry.recording() ? &entry : nullptr;
   if (record != nullptr) {
     RecordArrival(core, call, request, request_bytes, entry);
   }
 
-  const CallView view{method, &request, &call.request_metadata()};
-  // A call the auth policy refuses runs the refusal as its behaviour, so it
-  // gets the same metadata handling and journaling as a scripted failure.
-  const Decision decision = core.script->DecideCall(view);
-  if (record != nullptr) record->SetRule(decision.rule_name);
-  grpc::Status status = run(decision.behavior, call, record);
-  status = AdjustForShutdown(call, std::move(status));
+  grpc::Status status;
+  if (rejected != nullptr) {
+    status = *rejected;
+  } else {
+    const CallView view{method, &request, &call.request_metadata()};
+    // A call the auth policy refuses runs the refusal as its behaviour, so
+    // it gets the same metadata handling and journaling as a scripted
+    // failure.
+    const Decision decision = core.script->DecideCall(view);
+    if (record != nullptr) record->SetRule(decision.rule_name);
+    status = run(decision.behavior, call, record);
+    status = AdjustForShutdown(call, std::move(status));
+  }
   // The behaviour is done with the metadata; the journal keeps it.
   if (record != nullptr) {
     record->SetRequestMetadata(call.ReleaseRequestMetadata());
@@ -190,18 +218,6 @@ grpc::Status Unary(const ServerCore* core, const char* method,
                    const grpc::ByteBuffer& request_buffer,
                    grpc::ByteBuffer* response_buffer,
                    UnaryMethod<Request, Response> backend_method) {
-  Request request;
-  {
-    // Reads the buffer without consuming it; the journal may copy it next.
-    grpc::ProtoBufferReader reader(
-        const_cast<grpc::ByteBuffer*>(&request_buffer));
-    if (!reader.status().ok()) return reader.status();
-    if (!request.ParseFromZeroCopyStream(&reader)) {
-      // What gRPC's generated handlers answer, before anything is journaled.
-      return grpc::Status(grpc::StatusCode::INTERNAL,
-                          request.InitializationErrorString());
-    }
-  }
   // Looked up once: a message's descriptor() checks a once_flag and
   // indexes protobuf's metadata tables on every call.
   static const google::protobuf::Descriptor* const request_type =
@@ -209,6 +225,31 @@ grpc::Status Unary(const ServerCore* core, const char* method,
   static const google::protobuf::Descriptor* const response_type =
       Response::descriptor();
   const ReceivedBytes received{&request_buffer, request_type};
+  Request request;
+  grpc::Status rejected = CheckRequestSize(*core, request_buffer.Length());
+  if (rejected.ok()) {
+    // Reads the buffer without consuming it; the journal may copy it next.
+    grpc::ProtoBufferReader reader(
+        const_cast<grpc::ByteBuffer*>(&request_buffer));
+    if (!reader.status().ok()) {
+      rejected = reader.status();
+    } else if (!request.ParseFromZeroCopyStream(&reader)) {
+      // The code gRPC's generated handlers answer.
+      rejected = grpc::Status(
+          grpc::StatusCode::INTERNAL,
+          absl::StrCat("the fake server cannot parse the request as a ",
+                       request_type->full_name()));
+    }
+  }
+  if (!rejected.ok()) {
+    // Journaled with the status the client gets (payload truncated as any).
+    return HandleCall(
+        *core, method, context, request, &received,
+        [](const Behavior&, ServerCallContext&, Journal::ActiveCall*) {
+          return grpc::Status::OK;
+        },
+        &rejected);
+  }
   Response response;
   return HandleCall(
       *core, method, context, request, &received,
@@ -297,6 +338,10 @@ grpc::Status Stream(const ServerCore* core, const char* method,
                     grpc::ServerContext* context, const Request* request,
                     grpc::ServerWriter<Response>* writer,
                     StreamMethod<Request, Response> backend_method) {
+  // gRPC parsed the request (an unparsable one never reaches the fake);
+  // the fake's own size limit still applies.
+  const grpc::Status rejected =
+      CheckRequestSize(*core, request->ByteSizeLong());
   return HandleCall(
       *core, method, context, *request, /*request_bytes=*/nullptr,
       [&](const Behavior& behavior, ServerCallContext& call,
@@ -309,7 +354,8 @@ grpc::Status Stream(const ServerCore* core, const char* method,
               FilteredStream<Response> stream(filter);
               return (core->backend->*backend_method)(&call, *request, &stream);
             });
-      });
+      },
+      rejected.ok() ? nullptr : &rejected);
 }
 
 // One gRPC service of the fake: its methods are added one by one, each with

@@ -29,6 +29,8 @@ struct ServerCore {
   // caller's peer and transport identity are the same for all calls and are
   // read from gRPC once, on the first recorded call.
   bool fixed_transport_identity = false;
+  // Requests larger than this end in RESOURCE_EXHAUSTED, journaled.
+  size_t max_request_bytes = size_t{4} << 20;
   // std::, not absl::call_once: abseil's runs on Debian's uninstrumented
   // spinlocks, so ThreadSanitizer could not see its happens-before edge.
   mutable std::once_flag identity_once;

@@ -30,6 +30,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "fake_server/call_context.h"
+#include "fake_server/journal.h"
 #include "fake_server/journal.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/message.h"
@@ -267,16 +268,26 @@ inline std::vector<std::string> ValuesFor(const fake::RecordedCall& call,
 
 class HasMetadataMatcher {
  public:
+  // `journal_value`, if given, replaces `value` for journal RecordedCalls,
+  // which hold sensitive values redacted (Journal::RedactSecret).
   HasMetadataMatcher(std::string key,
-                     ::testing::Matcher<const std::string&> value)
-      : key_(std::move(key)), value_(std::move(value)) {}
+                     ::testing::Matcher<const std::string&> value,
+                     std::optional<::testing::Matcher<const std::string&>>
+                         journal_value = std::nullopt)
+      : key_(std::move(key)),
+        value_(std::move(value)),
+        journal_value_(std::move(journal_value)) {}
 
   template <typename T>
   bool MatchAndExplain(const T& holder,
                        ::testing::MatchResultListener* listener) const {
     const std::vector<std::string> values = ValuesFor(holder, key_);
+    const ::testing::Matcher<const std::string&>& expected =
+        std::is_same_v<T, fake::RecordedCall> && journal_value_.has_value()
+            ? *journal_value_
+            : value_;
     for (const std::string& value : values) {
-      if (value_.Matches(value)) return true;
+      if (expected.Matches(value)) return true;
     }
     if (values.empty()) {
       *listener << "which has no \"" << key_ << "\" metadata";
@@ -288,16 +299,26 @@ class HasMetadataMatcher {
   }
   void DescribeTo(std::ostream* os) const {
     *os << "has metadata \"" << key_ << "\" with a value that ";
-    value_.DescribeTo(os);
+    Describe(os);
   }
   void DescribeNegationTo(std::ostream* os) const {
     *os << "has no metadata \"" << key_ << "\" with a value that ";
-    value_.DescribeTo(os);
+    Describe(os);
   }
 
  private:
+  void Describe(std::ostream* os) const {
+    value_.DescribeTo(os);
+    if (journal_value_.has_value()) {
+      *os << " (in the journal: a value that ";
+      journal_value_->DescribeTo(os);
+      *os << ")";
+    }
+  }
+
   std::string key_;
   ::testing::Matcher<const std::string&> value_;
+  std::optional<::testing::Matcher<const std::string&>> journal_value_;
 };
 
 inline std::optional<absl::Duration> DeadlineRemaining(
@@ -406,9 +427,16 @@ auto HasMetadata(std::string key, ValueMatcher value) {
                               ::testing::MatcherCast<std::string>(value))));
 }
 
-// Matches a call that carried "authorization: Bearer <token>".
+// Matches a call that carried "authorization: Bearer <token>": on a
+// CallContext* the value itself, on a journal RecordedCall its redacted form
+// (the journal never keeps tokens in the clear; see Journal::RedactSecret).
 inline auto HasBearerToken(const std::string& token) {
-  return HasMetadata("authorization", absl::StrCat("Bearer ", token));
+  const std::string value = absl::StrCat("Bearer ", token);
+  return ::testing::MakePolymorphicMatcher(
+      matchers_internal::HasMetadataMatcher(
+          "authorization", ::testing::Eq(value),
+          ::testing::Matcher<const std::string&>(
+              ::testing::Eq(fake::Journal::RedactSecret(value)))));
 }
 
 // Matches a journal RecordedCall (or a CallContext*, at arrival) whose client

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "fake_server/fake_call_context.h"
 #include "fake_server/in_memory_backend.h"
+#include "fake_server/journal.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest-spi.h"
 #include "gtest/gtest.h"
@@ -263,7 +264,8 @@ TEST(MatchersTest, MetadataAndDeadlineOnRecordedCalls) {
   fake::RecordedCall call;
   auto* entry = call.add_request_metadata();
   entry->set_key("authorization");
-  entry->set_value("Bearer t0ken");
+  // As the journal records it: redacted.
+  entry->set_value(fake::Journal::RedactSecret("Bearer t0ken"));
   call.mutable_deadline_remaining()->set_seconds(5);
   EXPECT_THAT(call, HasBearerToken("t0ken"));
   EXPECT_THAT(call, Not(HasBearerToken("other")));
