@@ -366,21 +366,21 @@ void RecordBigCall(Journal& journal, absl::string_view session,
 
 TEST(JournalTest, OversizedValuesAreKeptTruncatedWithTheirOriginalSize) {
   Journal journal(JournalOptions{.max_value_bytes = 1024});
-  RecordBigCall(journal, "", 3 << 20);
+  RecordBigCall(journal, "", 300 << 10);
 
   std::vector<RecordedCall> calls = journal.Calls();
   ASSERT_THAT(calls, SizeIs(1));
   const RecordedCall& call = calls[0];
   EXPECT_EQ(call.requests(0).value().size(), 1024);
   EXPECT_THAT(call.request_metadata(0).value(),
-              HasSubstr("...<truncated from 3145728 bytes>"));
+              HasSubstr("...<truncated from 307200 bytes>"));
   EXPECT_LT(call.request_metadata(0).value().size(), 1100);
   EXPECT_THAT(call.status_message(),
-              HasSubstr("...<truncated from 3145728 bytes>"));
+              HasSubstr("...<truncated from 307200 bytes>"));
   std::vector<std::string> fields;
   for (const TruncatedValue& truncated : call.truncations()) {
     fields.push_back(truncated.field());
-    EXPECT_GE(truncated.original_bytes(), 3 << 20) << truncated.field();
+    EXPECT_GE(truncated.original_bytes(), 300 << 10) << truncated.field();
   }
   EXPECT_THAT(fields,
               testing::UnorderedElementsAre(
@@ -393,7 +393,8 @@ TEST(JournalTest, OversizedCallsStayWithinTheByteBudget) {
   constexpr size_t kBudget = 1 << 20;
   Journal journal(JournalOptions{.max_bytes = kBudget});
   for (int i = 0; i < 60; ++i) {
-    RecordBigCall(journal, "", 3 << 20);
+    // Values past the 64 KiB limit (small enough to stay fast under TSan).
+    RecordBigCall(journal, "", 256 << 10);
     EXPECT_LE(journal.retained_bytes(), kBudget) << "after call " << i;
   }
   const std::vector<RecordedCall> calls = journal.Calls();
@@ -457,18 +458,20 @@ TEST(JournalTest, LongStreamsKeepTheirFirstResponsesAndCountTheRest) {
   EXPECT_EQ(recorded.truncations(0).original_bytes(), 84 * job.ByteSizeLong());
 }
 
-// 12,000 calls of about 1 KB: more than one 4 MiB response can hold.
+// 3,000 calls of about 1 KB: more than one 1 MiB page can hold
+// (tests/scenarios/journal_limits_test reads 12,000 in 4 MiB pages).
 TEST(JournalTest, PagesStayUnderTheirByteLimitAndCoverEveryCallOnce) {
+  constexpr int kCalls = 3000;
   Journal journal;
-  for (int i = 0; i < 12000; ++i) RecordBigCall(journal, "", 300);
+  for (int i = 0; i < kCalls; ++i) RecordBigCall(journal, "", 300);
   Journal::PageQuery query;
-  query.max_bytes = 4 << 20;
+  query.max_bytes = 1 << 20;
   std::vector<uint64_t> sequences;
   int pages = 0;
   for (;;) {
     Journal::Page page = journal.ReadPage(query);
     ++pages;
-    EXPECT_LT(page.dump.ByteSizeLong(), 4 << 20);
+    EXPECT_LT(page.dump.ByteSizeLong(), 1 << 20);
     for (const RecordedCall& call : page.dump.calls()) {
       sequences.push_back(call.sequence());
     }
@@ -476,13 +479,13 @@ TEST(JournalTest, PagesStayUnderTheirByteLimitAndCoverEveryCallOnce) {
       EXPECT_EQ(page.next, 0);
       break;
     }
-    EXPECT_EQ(page.dump.more_calls() + sequences.size(), 12000);
+    EXPECT_EQ(page.dump.more_calls() + sequences.size(), kCalls);
     ASSERT_NE(page.next, 0);
     query.after = page.next;
     ASSERT_LT(pages, 100);
   }
   EXPECT_GE(pages, 2);
-  ASSERT_EQ(sequences.size(), 12000);
+  ASSERT_EQ(sequences.size(), kCalls);
   for (size_t i = 0; i < sequences.size(); ++i) {
     ASSERT_EQ(sequences[i], i + 1);
   }
@@ -494,7 +497,7 @@ TEST(JournalTest, PagesStayUnderTheirByteLimitAndCoverEveryCallOnce) {
   query.method = "GetJob";
   Journal::Page five = journal.ReadPage(query);
   EXPECT_EQ(five.dump.calls_size(), 5);
-  EXPECT_EQ(five.dump.more_calls(), 11995);
+  EXPECT_EQ(five.dump.more_calls(), kCalls - 5);
 }
 
 TEST(JournalTest, ConcurrentRecordingLosesNothing) {
