@@ -148,6 +148,24 @@ grpc::Status AdjustForShutdown(const ServerCallContext& call,
   return status;
 }
 
+// Longest status message sent: gRPC carries it as the grpc-message trailer,
+// and clients refuse metadata over 8 KiB by default, so a message echoing a
+// request field (a NOT_FOUND naming a 3 MB id) would reach them as an
+// unrelated RESOURCE_EXHAUSTED. The cut keeps the start and says how long the
+// message was.
+constexpr size_t kMaxStatusMessageBytes = 4096;
+
+grpc::Status BoundStatusMessage(grpc::Status status) {
+  if (status.error_message().size() <= kMaxStatusMessageBytes) return status;
+  return grpc::Status(
+      status.error_code(),
+      absl::StrCat(absl::string_view(status.error_message())
+                       .substr(0, kMaxStatusMessageBytes),
+                   "... (message cut from ", status.error_message().size(),
+                   " bytes)"),
+      status.error_details());
+}
+
 // The steps shared by unary and streaming calls: journal begin, auth,
 // decision, `run` (which executes the behaviour), journal end.
 // `request_bytes`, when given, is `request` as received, which the journal
@@ -189,6 +207,7 @@ grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
     status = run(decision.behavior, call, record);
     status = AdjustForShutdown(call, std::move(status));
   }
+  status = BoundStatusMessage(std::move(status));
   // The behaviour is done with the metadata; the journal keeps it.
   if (record != nullptr) {
     record->SetRequestMetadata(call.ReleaseRequestMetadata());

@@ -272,6 +272,21 @@ TEST_F(HostileInputTest, MessagesOver4MiBAreResourceExhausted) {
   ExpectStillServing(channel_);
 }
 
+TEST_F(HostileInputTest, StatusMessagesEchoingHugeFieldsAreCut) {
+  // NOT_FOUND names the id it did not find; a 3 MB id must not turn into a
+  // 3 MB grpc-message trailer, which a default client refuses.
+  auto jobs = wf::JobAPI::NewStub(channel_);
+  wf::GetJobRequest request;
+  request.set_id(std::string(3 * 1024 * 1024, 'j'));
+  wf::Job job;
+  grpc::Status status = jobs->GetJob(Context().get(), request, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND)
+      << status.error_message().substr(0, 200);
+  EXPECT_LE(status.error_message().size(), 4096u + 64u);
+  EXPECT_THAT(status.error_message(), HasSubstr("message cut from"));
+  ExpectStillServing(channel_);
+}
+
 TEST_F(HostileInputTest, UnknownServicesAndMethodsAreUnimplemented) {
   grpc::GenericStub generic(channel_);
   for (const char* method :
