@@ -81,7 +81,9 @@ class SourceErrorCollector : public google::protobuf::io::ErrorCollector {
         absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message);
     if (line >= 0 && line < static_cast<int>(lines_.size())) {
       absl::string_view text = lines_[line];
-      if (!absl::StrContains(message, "field")) {
+      // A depth error is about the `{`, not the last field named before it.
+      if (!absl::StrContains(message, "field") &&
+          !absl::StrContains(message, "too deep")) {
         const std::string field = FieldBefore(text, column);
         if (!field.empty()) absl::StrAppend(&error, " (field \"", field, "\")");
       }

@@ -220,6 +220,23 @@ TEST(ParseLimitsTest, NestingBeyondTheLimitIsRefusedWithItsPosition) {
   EXPECT_THAT(Message(scenario.status()),
               HasSubstr("nesting limit of 100 levels exceeded "
                         "(--max_scenario_depth)"));
+  // No "(field ...)" hint: the last field named on the line is not the
+  // problem.
+  EXPECT_THAT(Message(scenario.status()), Not(HasSubstr("(field")));
+}
+
+TEST(ParseLimitsTest, DepthErrorsNameNoFieldFromEarlierOnTheLine) {
+  // `id:` is the last field named before the `{` that went too deep; a
+  // "(field "id")" hint would point at the wrong thing.
+  std::string text = R"(seed { jobs { id: "j" typespec { )";
+  for (int i = 0; i < 200; ++i) absl::StrAppend(&text, "composite { params { ");
+  for (int i = 0; i < 200; ++i) absl::StrAppend(&text, "} } ");
+  absl::StrAppend(&text, "} } }\n");
+  const std::string message =
+      Message(ParseScenarioText(text, "deep.textproto").status());
+  EXPECT_THAT(message, HasSubstr("deep.textproto:1:"));
+  EXPECT_THAT(message, HasSubstr("too deep"));
+  EXPECT_THAT(message, Not(HasSubstr("(field")));
 }
 
 TEST(ParseLimitsTest, ErrorsQuoteLongLinesOnlyAroundTheColumn) {
