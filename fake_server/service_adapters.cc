@@ -132,6 +132,28 @@ grpc::Status CheckRequestSize(const ServerCore& core, size_t bytes) {
                    " bytes (--max_receive_message_bytes)"));
 }
 
+// Parses a request received as bytes, as gRPC's generated handlers would,
+// after the fake's own size check. Not OK (RESOURCE_EXHAUSTED over the size
+// limit, INTERNAL for a body that does not parse, as gRPC answers) means the
+// call is journaled with that status and goes no further.
+grpc::Status ParseRequest(const ServerCore& core,
+                          const grpc::ByteBuffer& buffer,
+                          const google::protobuf::Descriptor* type,
+                          Message* request) {
+  grpc::Status rejected = CheckRequestSize(core, buffer.Length());
+  if (!rejected.ok()) return rejected;
+  // Reads the buffer without consuming it; the journal may copy it next.
+  grpc::ProtoBufferReader reader(const_cast<grpc::ByteBuffer*>(&buffer));
+  if (!reader.status().ok()) return reader.status();
+  if (!request->ParseFromZeroCopyStream(&reader)) {
+    return grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("the fake server cannot parse the request as a ",
+                     type->full_name()));
+  }
+  return grpc::Status::OK;
+}
+
 // A call that ended because the server is going away tells the client so
 // with UNAVAILABLE (retryable, as a draining real server would), rather than
 // the CANCELLED a waiting behaviour reports; one whose client's deadline
@@ -245,21 +267,8 @@ grpc::Status Unary(const ServerCore* core, const char* method,
       Response::descriptor();
   const ReceivedBytes received{&request_buffer, request_type};
   Request request;
-  grpc::Status rejected = CheckRequestSize(*core, request_buffer.Length());
-  if (rejected.ok()) {
-    // Reads the buffer without consuming it; the journal may copy it next.
-    grpc::ProtoBufferReader reader(
-        const_cast<grpc::ByteBuffer*>(&request_buffer));
-    if (!reader.status().ok()) {
-      rejected = reader.status();
-    } else if (!request.ParseFromZeroCopyStream(&reader)) {
-      // The code gRPC's generated handlers answer.
-      rejected = grpc::Status(
-          grpc::StatusCode::INTERNAL,
-          absl::StrCat("the fake server cannot parse the request as a ",
-                       request_type->full_name()));
-    }
-  }
+  const grpc::Status rejected =
+      ParseRequest(*core, request_buffer, request_type, &request);
   if (!rejected.ok()) {
     // Journaled with the status the client gets (payload truncated as any).
     return HandleCall(
@@ -352,17 +361,23 @@ class FilteredStream : public ServerStream<Response> {
   const std::function<bool(const Message&)>& filter_;
 };
 
+// A server-streaming RPC whose request arrives as bytes, parsed by the fake
+// (as Unary does), so that an unparsable or oversize request is journaled
+// like any call instead of being refused by gRPC unseen.
 template <typename Request, typename Response>
 grpc::Status Stream(const ServerCore* core, const char* method,
-                    grpc::ServerContext* context, const Request* request,
+                    grpc::ServerContext* context,
+                    const grpc::ByteBuffer& request_buffer,
                     grpc::ServerWriter<Response>* writer,
                     StreamMethod<Request, Response> backend_method) {
-  // gRPC parsed the request (an unparsable one never reaches the fake);
-  // the fake's own size limit still applies.
+  static const google::protobuf::Descriptor* const request_type =
+      Request::descriptor();
+  const ReceivedBytes received{&request_buffer, request_type};
+  Request request;
   const grpc::Status rejected =
-      CheckRequestSize(*core, request->ByteSizeLong());
+      ParseRequest(*core, request_buffer, request_type, &request);
   return HandleCall(
-      *core, method, context, *request, /*request_bytes=*/nullptr,
+      *core, method, context, request, &received,
       [&](const Behavior& behavior, ServerCallContext& call,
           Journal::ActiveCall* record) {
         ClientStream<Response> out(writer, &call, record);
@@ -371,16 +386,16 @@ grpc::Status Stream(const ServerCore* core, const char* method,
             [&out](const Message& message) { return out.Write(message); },
             [&](const std::function<bool(const Message&)>& filter) {
               FilteredStream<Response> stream(filter);
-              return (core->backend->*backend_method)(&call, *request, &stream);
+              return (core->backend->*backend_method)(&call, request, &stream);
             });
       },
       rejected.ok() ? nullptr : &rejected);
 }
 
 // One gRPC service of the fake: its methods are added one by one, each with
-// its full path and the Backend method it passes through to. Unary methods
-// are registered over grpc::ByteBuffer (see Unary above), streaming ones
-// with their message types, as generated services register them.
+// its full path and the Backend method it passes through to. Requests are
+// received as grpc::ByteBuffer and parsed by the fake (see Unary and Stream
+// above); streamed responses keep their message types.
 class ServiceAdapter final : public grpc::Service {
  public:
   explicit ServiceAdapter(const ServerCore* core) : core_(core) {}
@@ -408,16 +423,19 @@ class ServiceAdapter final : public grpc::Service {
   template <typename Request, typename Response>
   void AddStream(const char* path,
                  StreamMethod<Request, Response> backend_method) {
-    using Handler = grpc::internal::ServerStreamingHandler<ServiceAdapter,
-                                                           Request, Response>;
+    using Handler =
+        grpc::internal::ServerStreamingHandler<ServiceAdapter,
+                                               grpc::ByteBuffer, Response>;
     AddMethod(new grpc::internal::RpcServiceMethod(
         path, grpc::internal::RpcMethod::SERVER_STREAMING,
         new Handler(
-            [path, backend_method](
-                ServiceAdapter* self, grpc::ServerContext* context,
-                const Request* request, grpc::ServerWriter<Response>* writer) {
-              return Stream(self->core_, path, context, request, writer,
-                            backend_method);
+            [path, backend_method](ServiceAdapter* self,
+                                   grpc::ServerContext* context,
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ServerWriter<Response>* writer) {
+              return Stream<Request, Response>(self->core_, path, context,
+                                               *request, writer,
+                                               backend_method);
             },
             this)));
   }

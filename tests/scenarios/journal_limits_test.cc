@@ -3,8 +3,8 @@
 // paged under 4 MiB, and rejected requests journaled with the status their
 // client got.
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/client_unary_call.h>
 #include <signal.h>
 
 #include <chrono>
@@ -40,6 +40,37 @@ using ::workflows::fake::RecordedCall;
 
 std::chrono::system_clock::time_point In(int seconds) {
   return std::chrono::system_clock::now() + std::chrono::seconds(seconds);
+}
+
+// Sends `body` as the one request of `method` and reads to the end; returns
+// the call's status. The generic stub sends any bytes, so the body need not
+// parse as the method's request.
+grpc::Status RawCall(const std::shared_ptr<grpc::Channel>& channel,
+                     const std::string& method, const std::string& body) {
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue queue;
+  grpc::ClientContext context;
+  context.set_deadline(In(30));
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(&context, method, &queue);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(&tag);
+  queue.Next(&tag, &ok);
+  grpc::Slice slice(body);
+  call->WriteLast(grpc::ByteBuffer(&slice, 1), grpc::WriteOptions(), &tag);
+  queue.Next(&tag, &ok);
+  grpc::ByteBuffer response;
+  do {
+    call->Read(&response, &tag);
+  } while (queue.Next(&tag, &ok) && ok);
+  grpc::Status status;
+  call->Finish(&status, &tag);
+  queue.Next(&tag, &ok);
+  queue.Shutdown();
+  while (queue.Next(&tag, &ok)) {
+  }
+  return status;
 }
 
 // Resident set size of `pid` in bytes, from /proc (0 if unreadable).
@@ -232,28 +263,28 @@ TEST_F(JournalLimitsTest, TwelveThousandCallsArePagedUnder4MiB) {
 // journaled before (journal count != calls sent).
 TEST_F(JournalLimitsTest, UnparsableAndOversizeRequestsAreJournaled) {
   Start({});
-  grpc::Slice garbage(std::string("\xff\xff\xff", 3));
-  const grpc::ByteBuffer request(&garbage, 1);
-  grpc::ClientContext context;
-  context.set_deadline(In(30));
-  grpc::ByteBuffer ignored;
-  const grpc::Status unparsable = grpc::internal::BlockingUnaryCall(
-      channel_.get(),
-      grpc::internal::RpcMethod("/descarteslabs.workflows.JobAPI/GetJob",
-                                grpc::internal::RpcMethod::NORMAL_RPC),
-      &context, request, &ignored);
+  const std::string garbage("\xff\xff\xff", 3);
+  const grpc::Status unparsable = RawCall(
+      channel_, "/descarteslabs.workflows.JobAPI/GetJob", garbage);
   EXPECT_EQ(unparsable.error_code(), grpc::StatusCode::INTERNAL);
   const grpc::Status oversize = GetJob(std::string(5 << 20, 'x'));
   EXPECT_EQ(oversize.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // A server-streaming RPC parses its request the same way.
+  const grpc::Status unparsable_stream = RawCall(
+      channel_, "/descarteslabs.workflows.JobAPI/WatchJob", garbage);
+  EXPECT_EQ(unparsable_stream.error_code(), grpc::StatusCode::INTERNAL);
 
   const std::vector<RecordedCall> calls = ReadAllPages();
-  ASSERT_EQ(calls.size(), 2);  // == calls sent
+  ASSERT_EQ(calls.size(), 3);  // == calls sent
   EXPECT_EQ(calls[0].status_code(), "INTERNAL");
   EXPECT_EQ(calls[0].status_message(), unparsable.error_message());
   EXPECT_EQ(calls[1].status_code(), "RESOURCE_EXHAUSTED");
   EXPECT_EQ(calls[1].status_message(), oversize.error_message());
   ASSERT_EQ(calls[1].truncations_size(), 1);
   EXPECT_GT(calls[1].truncations(0).original_bytes(), 5 << 20);
+  EXPECT_EQ(calls[2].method(), "/descarteslabs.workflows.JobAPI/WatchJob");
+  EXPECT_EQ(calls[2].status_code(), "INTERNAL");
+  EXPECT_EQ(calls[2].status_message(), unparsable_stream.error_message());
 }
 
 }  // namespace
