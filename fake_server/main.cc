@@ -54,9 +54,11 @@ namespace {
 
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
-// Beyond --shutdown_grace, what cancelling the last calls and writing the
-// journal may take before the process gives up and exits anyway: a handler
-// that never returns must not keep a shared CI host's fake alive.
+// Beyond --shutdown_grace, what cancelling the last calls may take before
+// the process gives up and exits anyway: a handler that never returns must
+// not keep a shared CI host's fake alive. Writing the journal afterwards is
+// not bounded by it (its size is bounded by the journal's budget), so a slow
+// write on a loaded machine does not lose the journal.
 constexpr absl::Duration kStopLimit = absl::Seconds(10);
 // The control token is one header value.
 constexpr size_t kMaxControlTokenBytes = 4096;
@@ -145,10 +147,12 @@ Scenario LoadScenariosOrDie(const StandaloneConfig& config) {
 
 // Runs on its own thread with SIGINT/SIGTERM blocked in every thread, so no
 // signal handler ever runs: the first signal is handed to `first` (the main
-// thread then shuts down gracefully); a second one, or a shutdown still
-// running `grace` + kStopLimit later, ends the process at once.
+// thread then shuts down gracefully); a second one, or a server shutdown
+// (`server_stopped` not yet set) still running `grace` + kStopLimit later,
+// ends the process at once.
 void WatchSignals(sigset_t signals, absl::Duration grace,
-                  std::atomic<int>* first_signal, absl::Notification* first) {
+                  std::atomic<int>* first_signal, absl::Notification* first,
+                  const std::atomic<bool>* server_stopped) {
   int signal_number = 0;
   while (sigwait(&signals, &signal_number) != 0) {
   }
@@ -166,6 +170,18 @@ void WatchSignals(sigset_t signals, absl::Duration grace,
                     again == SIGINT ? "SIGINT" : "SIGTERM");
       std::fflush(stderr);
       _exit(128 + again);
+    }
+    if (errno == EAGAIN && server_stopped->load()) {
+      // Only the journal is left to write: from here on, just a second
+      // signal ends the process early.
+      while (sigwait(&signals, &signal_number) != 0) {
+      }
+      absl::FPrintF(stderr,
+                    "workflows_fake_server: second %s, exiting at once "
+                    "(the journal is not written)\n",
+                    signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+      std::fflush(stderr);
+      _exit(128 + signal_number);
     }
     if (errno == EAGAIN) {
       absl::FPrintF(stderr,
@@ -241,8 +257,10 @@ int Run(int argc, char** argv) {
   // waits in the mask.
   std::atomic<int> signal_received{0};
   absl::Notification first_signal;
+  // Static: the detached watcher may still read it while main returns.
+  static std::atomic<bool> server_stopped{false};
   std::thread(WatchSignals, shutdown_signals, config.shutdown_grace,
-              &signal_received, &first_signal)
+              &signal_received, &first_signal, &server_stopped)
       .detach();
 
   FakeServerOptions options;
@@ -339,6 +357,7 @@ int Run(int argc, char** argv) {
                 absl::FormatDuration(config.shutdown_grace));
   server->Shutdown(config.shutdown_grace);
   control.Detach();
+  server_stopped.store(true);
 
   int exit_code = 0;
   if (!config.journal.empty()) {
