@@ -91,6 +91,9 @@ int64_t RssBytes(pid_t pid) {
 class JournalLimitsTest : public ::testing::Test {
  protected:
   void Start(std::vector<std::string> args) {
+    // These tests keep idle channels open, which make gRPC's shutdown wait
+    // out the whole grace; they are about the journal, not the grace.
+    args.push_back("--shutdown_grace=0s");
     auto started = ServerProcess::Start(args);
     ASSERT_TRUE(started.ok()) << started.status();
     server_ = std::move(*started);
@@ -199,18 +202,28 @@ TEST_F(JournalLimitsTest, SixtyThreeMegabyteCallsStayWithinTheBudget) {
   ASSERT_EQ(GetJob("warm-up").error_code(), grpc::StatusCode::NOT_FOUND);
   const int64_t rss_before = RssBytes(server_->pid());
   const std::string id(3 << 20, 'x');
-  for (int i = 0; i < 60; ++i) {
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_FALSE(GetJob(id).ok()) << i;
+  }
+  const int64_t rss_half = RssBytes(server_->pid());
+  for (int i = 30; i < 60; ++i) {
     EXPECT_FALSE(GetJob(id).ok()) << i;
   }
   const int64_t rss_after = RssBytes(server_->pid());
-  std::cout << "RSS before " << rss_before << " after " << rss_after
-            << " bytes\n";
+  std::cout << "RSS before " << rss_before << ", after 30 calls " << rss_half
+            << ", after 60 " << rss_after << " bytes\n";
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  // gRPC's buffers for one 3 MB call in flight, freed memory the allocator
-  // keeps: a slack well under the 360 MB the 60 calls would hold whole.
-  // (Sanitizers keep freed memory in quarantine: RSS says nothing there.)
-  EXPECT_LT(rss_after - rss_before, kBudget + (48 << 20))
-      << "RSS " << rss_before << " -> " << rss_after;
+  // Bounded memory plateaus: the first 30 calls fill gRPC's buffers and the
+  // allocator's per-thread arenas (tens of MB, depending on which threads
+  // served the calls; up to 30 MB more was seen in the second half under
+  // 20 parallel runs); the journal's own share is 2 MB. Kept
+  // whole, each call would hold over 6 MB (request and status message), so
+  // the second half alone would add about 180 MB. (Sanitizers keep freed
+  // memory in quarantine: RSS says nothing there.)
+  EXPECT_LT(rss_after - rss_half, int64_t{64} << 20)
+      << "RSS " << rss_before << " -> " << rss_half << " -> " << rss_after;
+  EXPECT_LT(rss_after - rss_before, kBudget + (int64_t{96} << 20))
+      << "RSS " << rss_before << " -> " << rss_half << " -> " << rss_after;
 #endif
 
   const std::vector<RecordedCall> calls = ReadAllPages();
@@ -229,7 +242,9 @@ TEST_F(JournalLimitsTest, SixtyThreeMegabyteCallsStayWithinTheBudget) {
   EXPECT_THAT(last.status_message(), HasSubstr("(message cut from 3145"));
   EXPECT_LE(last.status_message().size(), 4096 + 64);
 
-  absl::StatusOr<ProcessResult> result = server_->Stop(SIGTERM);
+  // Writing a 4 MiB journal as text takes seconds on a loaded machine.
+  absl::StatusOr<ProcessResult> result =
+      server_->Stop(SIGTERM, absl::Seconds(60));
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
   EXPECT_LT(ReadFile(journal).size(), 4 * kBudget);
