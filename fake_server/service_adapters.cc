@@ -179,13 +179,12 @@ constexpr size_t kMaxStatusMessageBytes = 4096;
 
 grpc::Status BoundStatusMessage(grpc::Status status) {
   if (status.error_message().size() <= kMaxStatusMessageBytes) return status;
-  return grpc::Status(
-      status.error_code(),
-      absl::StrCat(absl::string_view(status.error_message())
-                       .substr(0, kMaxStatusMessageBytes),
-                   "... (message cut from ", status.error_message().size(),
-                   " bytes)"),
-      status.error_details());
+  return grpc::Status(status.error_code(),
+                      absl::StrCat(absl::string_view(status.error_message())
+                                       .substr(0, kMaxStatusMessageBytes),
+                                   "... (message cut from ",
+                                   status.error_message().size(), " bytes)"),
+                      status.error_details());
 }
 
 // The steps shared by unary and streaming calls: journal begin, auth,
@@ -424,8 +423,8 @@ class ServiceAdapter final : public grpc::Service {
   void AddStream(const char* path,
                  StreamMethod<Request, Response> backend_method) {
     using Handler =
-        grpc::internal::ServerStreamingHandler<ServiceAdapter,
-                                               grpc::ByteBuffer, Response>;
+        grpc::internal::ServerStreamingHandler<ServiceAdapter, grpc::ByteBuffer,
+                                               Response>;
     AddMethod(new grpc::internal::RpcServiceMethod(
         path, grpc::internal::RpcMethod::SERVER_STREAMING,
         new Handler(
@@ -433,9 +432,8 @@ class ServiceAdapter final : public grpc::Service {
                                    grpc::ServerContext* context,
                                    const grpc::ByteBuffer* request,
                                    grpc::ServerWriter<Response>* writer) {
-              return Stream<Request, Response>(self->core_, path, context,
-                                               *request, writer,
-                                               backend_method);
+              return Stream<Request, Response>(
+                  self->core_, path, context, *request, writer, backend_method);
             },
             this)));
   }

@@ -279,14 +279,14 @@ TEST_F(JournalLimitsTest, TwelveThousandCallsArePagedUnder4MiB) {
 TEST_F(JournalLimitsTest, UnparsableAndOversizeRequestsAreJournaled) {
   Start({});
   const std::string garbage("\xff\xff\xff", 3);
-  const grpc::Status unparsable = RawCall(
-      channel_, "/descarteslabs.workflows.JobAPI/GetJob", garbage);
+  const grpc::Status unparsable =
+      RawCall(channel_, "/descarteslabs.workflows.JobAPI/GetJob", garbage);
   EXPECT_EQ(unparsable.error_code(), grpc::StatusCode::INTERNAL);
   const grpc::Status oversize = GetJob(std::string(5 << 20, 'x'));
   EXPECT_EQ(oversize.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   // A server-streaming RPC parses its request the same way.
-  const grpc::Status unparsable_stream = RawCall(
-      channel_, "/descarteslabs.workflows.JobAPI/WatchJob", garbage);
+  const grpc::Status unparsable_stream =
+      RawCall(channel_, "/descarteslabs.workflows.JobAPI/WatchJob", garbage);
   EXPECT_EQ(unparsable_stream.error_code(), grpc::StatusCode::INTERNAL);
 
   const std::vector<RecordedCall> calls = ReadAllPages();
