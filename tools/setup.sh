@@ -15,6 +15,7 @@ libgrpc-dev                gRPC core
 protobuf-compiler-grpc     grpc_cpp_plugin and grpc_python_plugin
 libprotobuf-dev            protobuf C++ runtime
 protobuf-compiler          protoc
+libprotoc-dev              libprotoc, for the kit's protoc plugins
 libabsl-dev                abseil (status, flags, time, synchronization)
 libgtest-dev               GoogleTest
 libgmock-dev               GoogleMock
@@ -26,6 +27,7 @@ grpc-proto                 official grpc/health/v1/health.proto
 python3                    interop test runner
 python3-grpcio             independent gRPC implementation for interop tests
 python3-protobuf           protobuf runtime for the interop tests
+python3-pytest             the Python harness's tests
 clang-14                   sanitizer and fuzzer builds
 libclang-rt-14-dev         sanitizer and libFuzzer runtimes for clang-14
 "
