@@ -1,4 +1,22 @@
-"""`cc_grpc_library`: C++ messages, gRPC services and gMock stubs from .proto.
+"""Deprecated: the kit's old `cc_grpc_library` (takes .proto files).
+
+It shadows gRPC's macro of the same name with a different signature. Use the
+standard targets instead, which work with Debian's gRPC through
+`workflows_grpc_dependencies()` and with a source-built gRPC alike:
+
+    load("@com_github_grpc_grpc//bazel:cc_grpc_library.bzl", "cc_grpc_library")
+
+    proto_library(name = "greeter_proto", srcs = ["greeter.proto"])
+    cc_proto_library(name = "greeter_cc_proto", deps = [":greeter_proto"])
+    cc_grpc_library(
+        name = "greeter_cc_grpc",
+        srcs = [":greeter_proto"],
+        generate_mocks = True,
+        grpc_only = True,
+        deps = [":greeter_cc_proto"],
+    )
+
+This file stays for one release and is then removed. What it did:
 
 Runs Debian's `protoc` and `grpc_cpp_plugin` (found by
 `workflows_grpc_dependencies()`), so nothing is downloaded. Usable from any
@@ -26,7 +44,6 @@ _ProtoSourcesInfo = provider(
     },
 )
 
-_SYSTEM_REPO = "@workflows_grpc_system"
 
 def _include_root(label):
     # Files of an external repository live under external/<name> in the
@@ -38,13 +55,25 @@ def _strip_root(path, root):
         return path
     return path[len(root) + 1:]
 
+# deps may be this rule's own targets or, since the kit's protos became
+# proto_library targets, a proto_library.
+def _dep_sources(dep):
+    if _ProtoSourcesInfo in dep:
+        return dep[_ProtoSourcesInfo].srcs
+    return dep[ProtoInfo].transitive_sources
+
+def _dep_roots(dep):
+    if _ProtoSourcesInfo in dep:
+        return dep[_ProtoSourcesInfo].roots
+    return dep[ProtoInfo].transitive_proto_path
+
 def _cc_grpc_codegen_impl(ctx):
     root = _include_root(ctx.label)
     transitive_srcs = depset(
         ctx.files.srcs,
-        transitive = [d[_ProtoSourcesInfo].srcs for d in ctx.attr.deps],
+        transitive = [_dep_sources(d) for d in ctx.attr.deps],
     )
-    roots = depset([root], transitive = [d[_ProtoSourcesInfo].roots for d in ctx.attr.deps])
+    roots = depset([root], transitive = [_dep_roots(d) for d in ctx.attr.deps])
 
     suffixes = [".pb.h", ".pb.cc"]
     if ctx.attr.grpc:
@@ -100,17 +129,17 @@ _cc_grpc_codegen = rule(
     implementation = _cc_grpc_codegen_impl,
     attrs = {
         "srcs": attr.label_list(allow_files = [".proto"], mandatory = True),
-        "deps": attr.label_list(providers = [_ProtoSourcesInfo]),
+        "deps": attr.label_list(providers = [[_ProtoSourcesInfo], [ProtoInfo]]),
         "grpc": attr.bool(default = True),
         "generate_mocks": attr.bool(default = True),
         "_protoc": attr.label(
-            default = Label(_SYSTEM_REPO + "//:protoc"),
+            default = Label("@com_google_protobuf//:protoc"),
             executable = True,
             cfg = "exec",
             allow_single_file = True,
         ),
         "_grpc_plugin": attr.label(
-            default = Label(_SYSTEM_REPO + "//:grpc_cpp_plugin"),
+            default = Label("@com_github_grpc_grpc//src/compiler:grpc_cpp_plugin"),
             executable = True,
             cfg = "exec",
             allow_single_file = True,
@@ -168,10 +197,10 @@ def cc_grpc_library(
         testonly = testonly,
     )
     system_deps = [
-        Label(_SYSTEM_REPO + "//:protobuf"),
+        Label("@com_google_protobuf//:protobuf"),
     ]
     if grpc:
-        system_deps.append(Label(_SYSTEM_REPO + "//:grpc++"))
+        system_deps.append(Label("@com_github_grpc_grpc//:grpc++"))
     native.cc_library(
         name = name,
         srcs = [":" + name + "_sources"],
