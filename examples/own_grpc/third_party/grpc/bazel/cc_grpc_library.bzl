@@ -9,7 +9,8 @@ def _codegen_impl(ctx):
     for src in info.direct_sources:
         path = src.path if root in ("", ".") else src.path[len(root) + 1:]
         files.append(path)
-        base = path[len(ctx.label.package) + 1:-len(".proto")]
+        prefix = ctx.label.package + "/" if ctx.label.package else ""
+        base = path[len(prefix):-len(".proto")]
         outs += [ctx.actions.declare_file(base + s) for s in [".grpc.pb.h", ".grpc.pb.cc"]]
         if ctx.attr.generate_mocks:
             outs.append(ctx.actions.declare_file(base + "_mock.grpc.pb.h"))
