@@ -6,7 +6,7 @@
 // suppressions file itself: a `race:libgpr.so` line (which matches any frame
 // of either stack, including the thread-creation stack) would hide it, while
 // `race_top:` lines, which look only at the racing frame, do not. It also
-// guards the happens-before annotations for abseil and gRPC (.bazelrc): an
+// guards the happens-before annotations for abseil and gRPC (tools/tsan): an
 // edge too coarse, such as handlers acquiring what other handlers released,
 // would order the two calls and hide the race.
 #include <cstdio>
