@@ -20,7 +20,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/descriptor.h"
-#include "tools/tsan_rpc_handoff.h"
 
 namespace workflows {
 namespace {
@@ -543,9 +542,6 @@ CallResult<Response> Client::Unary(const std::string& method,
     }
     Response response;
     grpc::Status status = invoke(*plan->stubs, &context, request, &response);
-    // The server's handler may have run across a socket: see
-    // tools/tsan_rpc_handoff.h (ThreadSanitizer only).
-    tsan::ClientReceived();
     Metadata trailers;
     if (ServerMetadataReadable(&context,
                                plan->stubs->injected_server_metadata)) {

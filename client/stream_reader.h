@@ -20,7 +20,6 @@
 #include "client/clock.h"
 #include "client/errors.h"
 #include "client/retry.h"
-#include "tools/tsan_rpc_handoff.h"
 
 namespace workflows {
 
@@ -110,7 +109,6 @@ class StreamReader {
         if (!opened.ok()) return Done(std::move(opened));
       }
       if (reader_->Read(message)) {
-        tsan::ClientReceived();  // See tools/tsan_rpc_handoff.h.
         if (!received_) {
           received_ = true;
           CollectWarnings();
@@ -118,7 +116,6 @@ class StreamReader {
         return true;
       }
       grpc::Status finished = reader_->Finish();
-      tsan::ClientReceived();
       if (!received_) CollectWarnings();
       absl::Status status = FromGrpcStatus(
           finished,

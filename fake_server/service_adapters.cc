@@ -21,7 +21,6 @@
 #include "absl/time/clock.h"
 #include "fake_server/behavior_runner.h"
 #include "fake_server/session.h"
-#include "tools/tsan_rpc_handoff.h"
 
 namespace workflows {
 namespace fake {
@@ -234,9 +233,6 @@ grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
     record->SetRequestMetadata(call.ReleaseRequestMetadata());
   }
   core.journal->End(entry, status);
-  // The client may be across a socket: order the handler's work before what
-  // workflows::Client's caller does with the response (ThreadSanitizer only).
-  tsan::ServerResponding();
   return status;
 }
 
@@ -335,7 +331,6 @@ class ClientStream {
       typed = &copy;
     }
     call_->MarkInitialMetadataSent();
-    tsan::ServerResponding();  // As at the end of HandleCall.
     if (!writer_->Write(*typed)) return false;
     if (record_ != nullptr) record_->AddResponse(*typed);
     return true;
