@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/warning_sink.h"
 #include "google/protobuf/descriptor.h"
 
 namespace workflows {
@@ -117,7 +118,7 @@ absl::Status CheckRequestSize(absl::string_view method,
 }
 
 void LogWarning(absl::string_view method, absl::string_view warning) {
-  std::cerr << "Workflows warning (" << method << "): " << warning << "\n";
+  EmitWarning(absl::StrCat("Workflows warning (", method, "): ", warning));
 }
 
 absl::Mutex default_client_mu(absl::kConstInit);

@@ -20,6 +20,7 @@
 #include "client/clock.h"
 #include "client/errors.h"
 #include "client/retry.h"
+#include "client/warning_sink.h"
 
 namespace workflows {
 
@@ -196,7 +197,7 @@ class StreamReader {
     }
     for (std::string& warning :
          ParseWarnings(ToMetadata(context_->GetServerInitialMetadata()))) {
-      std::cerr << "Workflows warning (" << method_ << "): " << warning << "\n";
+      EmitWarning(absl::StrCat("Workflows warning (", method_, "): ", warning));
       warnings_.push_back(std::move(warning));
     }
   }

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "client/warning_sink.h"
 #include "fake_server/behavior_runner.h"
 #include "fake_server/session.h"
 
@@ -322,9 +323,10 @@ class ClientStream {
     if (typed == nullptr) {
       // A dynamic message of the right type (e.g. unpacked from an Any).
       if (message.GetDescriptor() != Response::descriptor()) {
-        absl::FPrintF(stderr, "fake server: %s: cannot send a %s as a %s\n",
-                      call_->method(), message.GetDescriptor()->full_name(),
-                      Response::descriptor()->full_name());
+        EmitWarning(absl::StrFormat("fake server: %s: cannot send a %s as a %s",
+                                    call_->method(),
+                                    message.GetDescriptor()->full_name(),
+                                    Response::descriptor()->full_name()));
         return false;
       }
       copy.CopyFrom(message);

@@ -11,6 +11,7 @@
 #include "client/test_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/matchers.h"
 #include "testing/test_certificate_authority.h"
 
 namespace workflows {
@@ -98,8 +99,8 @@ TEST_F(ClientTlsTest, TokenIsFetchedOnEveryCall) {
   ClientOptions options = SecureOptions();
   options.auth = std::make_shared<CountingAuth>();
   Client client(options);
-  ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
-  ASSERT_TRUE(client.Health().ok());
+  ASSERT_THAT(client.GetJob(wf::GetJobRequest()), ::workflows::testing::IsOk());
+  ASSERT_THAT(client.Health(), ::workflows::testing::IsOk());
   std::vector<RecordedCall> calls = server_.calls();
   ASSERT_THAT(calls, SizeIs(2));
   EXPECT_THAT(Values(calls[0].metadata, "authorization"),
@@ -129,7 +130,7 @@ TEST_F(ClientTlsTest, CaBundleFromTheEnvironment) {
   options.auth = std::make_shared<StaticTokenAuth>("t");
   Client client(options);
   EXPECT_EQ(*client.certificate(), ca_->ca_pem());
-  EXPECT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  EXPECT_THAT(client.GetJob(wf::GetJobRequest()), ::workflows::testing::IsOk());
   unsetenv("GRPC_CA_BUNDLE");
 }
 
@@ -156,12 +157,14 @@ TEST(ClientInsecureTest, NoTokenOnPlaintextUnlessAsked) {
   options.auth = std::make_shared<StaticTokenAuth>("plain");
   {
     Client client(options);
-    ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+    ASSERT_THAT(client.GetJob(wf::GetJobRequest()),
+                ::workflows::testing::IsOk());
   }
   options.send_token_on_insecure_channel = true;
   {
     Client client(options);
-    ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+    ASSERT_THAT(client.GetJob(wf::GetJobRequest()),
+                ::workflows::testing::IsOk());
   }
   std::vector<RecordedCall> calls = server.calls("GetJob");
   ASSERT_THAT(calls, SizeIs(2));
