@@ -84,6 +84,17 @@ class InMemoryBackend : public Backend {
                      std::optional<JobProgression> progression = std::nullopt);
   // Stores `xyz` as is; assigns an id when empty and returns the id.
   std::string PutXYZ(descarteslabs::workflows::XYZ xyz);
+  // Stores `xyz` as CreateXYZ would have made it for the default identity:
+  // fills an empty id, user, org, created/updated timestamps,
+  // expires_timestamp, url_template and wmts_url_template, and keeps the
+  // rest. Returns the id. (Scenario seeds use it.)
+  std::string SeedXYZ(descarteslabs::workflows::XYZ xyz);
+  // Stores `grant` as CreateAccessGrant does (a grant already there is
+  // kept); unset create_time/update_time are set from the clock.
+  // INVALID_ARGUMENT naming the missing or bad field, as CreateAccessGrant
+  // reports it (e.g. "entity.type \"team\" must be ...").
+  absl::Status PutAccessGrant(
+      descarteslabs::discover::v0alpha::AccessGrant grant);
   // Appends a session log record to XYZ `xyz_id`; open GetXYZSessionLogs
   // streams send it if it matches their filter. A zero record timestamp is
   // set from the clock. NOT_FOUND if the XYZ does not exist.

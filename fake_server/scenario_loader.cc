@@ -19,6 +19,7 @@
 #include "fake_server/in_memory_backend.h"
 #include "fake_server/proto_duration.h"
 #include "fake_server/script.h"
+#include "fake_server/seed.h"
 #include "fake_server/text_limits.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -138,6 +139,26 @@ class Locator {
     return source_;
   }
 
+  // "file:12:3" for scenario.seed.<field>[index], else where the seed is.
+  std::string InSeed(absl::string_view field, int index) const {
+    if (tree_ != nullptr) {
+      const auto* seed = Scenario::descriptor()->FindFieldByName("seed");
+      const auto* descriptor =
+          Seed::descriptor()->FindFieldByName(std::string(field));
+      const TextFormat::ParseInfoTree* nested =
+          tree_->GetTreeForNested(seed, -1);
+      if (nested != nullptr && descriptor != nullptr) {
+        const TextFormat::ParseLocation location =
+            nested->GetLocation(descriptor, index);
+        if (location.line >= 0) {
+          return absl::StrCat(source_, ":", location.line + 1, ":",
+                              location.column + 1);
+        }
+      }
+    }
+    return At("seed");
+  }
+
  private:
   std::string source_;
   const TextFormat::ParseInfoTree* tree_;
@@ -221,18 +242,13 @@ void CheckJobProgression(const Scenario& scenario, const Locator& at,
   }
 }
 
-// Seeds are checked by loading them into a scratch in-memory backend, so
-// the loader and the server can never disagree about what is valid.
-void CheckSeed(const Scenario& scenario, const Locator& at,
-               std::vector<std::string>* errors) {
-  if (scenario.seed().workflows_size() == 0) return;
-  InMemoryBackend scratch;
-  for (int i = 0; i < scenario.seed().workflows_size(); ++i) {
-    absl::Status valid = scratch.PutWorkflow(scenario.seed().workflows(i));
-    if (!valid.ok()) {
-      errors->push_back(absl::StrCat(at.At("seed"), ": seed.workflows[", i,
-                                     "]: ", valid.message()));
-    }
+// Seeds are checked as the server checks them (fake_server/seed.h, with a
+// scratch in-memory backend), so the two never disagree about what is valid.
+void CheckSeedOf(const Scenario& scenario, const Locator& at,
+                 std::vector<std::string>* errors) {
+  for (const SeedProblem& problem : CheckSeed(scenario.seed())) {
+    errors->push_back(absl::StrCat(at.InSeed(problem.field, problem.index),
+                                   ": ", problem.ToString()));
   }
 }
 
@@ -265,7 +281,7 @@ absl::Status Validate(const Scenario& scenario, const Locator& at) {
   CheckRules(scenario, at, &errors);
   CheckHealth(scenario, at, &errors);
   CheckJobProgression(scenario, at, &errors);
-  CheckSeed(scenario, at, &errors);
+  CheckSeedOf(scenario, at, &errors);
   CheckAuth(scenario, at, &errors);
   if (errors.empty()) return absl::OkStatus();
   if (errors.size() > kMaxErrors) {

@@ -75,7 +75,7 @@ absl::Status ValidateScenario(const Scenario& scenario,
 // - `auth` and `job_progression`, when a later scenario has them, replace
 //   the earlier ones wholesale (a later `auth { valid_tokens: "b" }` does
 //   not keep an earlier file's tokens, as a field-by-field merge would);
-// - `seed` workflows and jobs are concatenated;
+// - `seed` entries (workflows, jobs, XYZs, grants, logs) are concatenated;
 // - `random_seed` and `description`: the last one set wins;
 // - `name` is the names joined with "+".
 Scenario MergeScenarios(const std::vector<Scenario>& scenarios);
