@@ -114,9 +114,10 @@ absl::StatusOr<JobProgression> ToJobProgression(const JobPlan& plan) {
     progression.stage_duration =
         absl::Seconds(plan.stage_duration().seconds()) +
         absl::Nanoseconds(plan.stage_duration().nanos());
-    if (progression.stage_duration <= absl::ZeroDuration()) {
+    // Zero is instant: the job runs to its end as soon as it is created.
+    if (progression.stage_duration < absl::ZeroDuration()) {
       return absl::InvalidArgumentError(
-          "job_progression.stage_duration must be positive");
+          "job_progression.stage_duration must not be negative");
     }
   }
   switch (plan.final_stage()) {
@@ -125,9 +126,19 @@ absl::StatusOr<JobProgression> ToJobProgression(const JobPlan& plan) {
       return progression;
     case dw::Job::FAILED:
       break;
+    case dw::Job::CANCELLED:
+      if (plan.error_code() != dw::ERROR_NONE ||
+          !plan.error_message().empty()) {
+        return absl::InvalidArgumentError(
+            "job_progression.error_code and error_message apply to FAILED "
+            "only; a CANCELLED job has no error");
+      }
+      progression.end_stage = dw::Job::CANCELLED;
+      break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(
-          "job_progression.final_stage must be SUCCEEDED or FAILED, not ",
+          "job_progression.final_stage must be SUCCEEDED, FAILED or "
+          "CANCELLED, not ",
           dw::Job::Stage_Name(plan.final_stage())));
   }
   progression.fail_in_stage = plan.fail_at_stage() == dw::Job::UNSPECIFIED

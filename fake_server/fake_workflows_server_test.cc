@@ -1266,6 +1266,55 @@ TEST_P(FakeWorkflowsServerTest, BadSeedChangesNothing) {
   EXPECT_EQ(server_->in_memory_backend()->FindXYZ("xyz-ok"), std::nullopt);
 }
 
+// Zero stage_duration is instant: a created job is SUCCEEDED at once (its
+// history still has every stage). CANCELLED plans end without an error.
+TEST_P(FakeWorkflowsServerTest, ZeroStageDurationAndCancelledPlans) {
+  Scenario instant;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(job_progression { stage_duration {} })pb", &instant));
+  ASSERT_TRUE(server_->LoadScenario(instant).ok());
+  const std::string id = CreateJob();
+  grpc::ClientContext watch_context;
+  dw::WatchJobRequest watch;
+  watch.set_id(id);
+  auto states = jobs_->WatchJob(&watch_context, watch);
+  std::vector<dw::Job::Stage> stages;
+  for (dw::Job::State state; states->Read(&state);) {
+    stages.push_back(state.stage());
+  }
+  EXPECT_TRUE(states->Finish().ok());
+  EXPECT_THAT(stages, ElementsAre(dw::Job::SUCCEEDED));
+  EXPECT_THAT(server_->in_memory_backend()->GetJobHistory(id), SizeIs(5));
+
+  Scenario cancelled;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(job_progression {
+             stage_duration { seconds: 1 }
+             final_stage: CANCELLED
+             fail_at_stage: QUEUED
+           })pb",
+      &cancelled));
+  ASSERT_TRUE(server_->LoadScenario(cancelled).ok());
+  const std::string cancelled_id = CreateJob();
+  clock_->AdvanceBy(absl::Seconds(1));
+  std::optional<dw::Job::State> state =
+      server_->in_memory_backend()->GetJobState(cancelled_id);
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->stage(), dw::Job::CANCELLED);
+  EXPECT_FALSE(state->has_error());
+
+  Scenario negative;
+  negative.mutable_job_progression()->mutable_stage_duration()->set_nanos(-1);
+  EXPECT_THAT(server_->LoadScenario(negative).message(),
+              HasSubstr("stage_duration must not be negative"));
+  Scenario cancelled_with_error;
+  cancelled_with_error.mutable_job_progression()->set_final_stage(
+      dw::Job::CANCELLED);
+  cancelled_with_error.mutable_job_progression()->set_error_message("x");
+  EXPECT_THAT(server_->LoadScenario(cancelled_with_error).message(),
+              HasSubstr("apply to FAILED only"));
+}
+
 // --- Not parameterised: options, transports, several servers. ---
 
 TEST(FakeWorkflowsServerOptionsTest, BadOptionsAreClearErrors) {

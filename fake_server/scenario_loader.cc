@@ -211,21 +211,26 @@ void CheckJobProgression(const Scenario& scenario, const Locator& at,
   const JobPlan& p = scenario.job_progression();
   const std::string label =
       absl::StrCat(at.At("job_progression"), ": job_progression.");
+  // Zero is valid: an instant job, as in JobProgression::Succeed(zero).
   if (absl::StatusOr<absl::Duration> stage =
           DurationFromProto(p.stage_duration(), "stage_duration");
       !stage.ok()) {
     errors->push_back(absl::StrCat(label, stage.status().message()));
-  } else if (p.has_stage_duration() && p.stage_duration().seconds() == 0 &&
-             p.stage_duration().nanos() == 0) {
-    // The server refuses zero too (a job would never be seen running).
-    errors->push_back(absl::StrCat(
-        label, "stage_duration: must be positive (leave it unset for 1 s)"));
   }
   if (p.final_stage() != Job::UNSPECIFIED &&
-      p.final_stage() != Job::SUCCEEDED && p.final_stage() != Job::FAILED) {
+      p.final_stage() != Job::SUCCEEDED && p.final_stage() != Job::FAILED &&
+      p.final_stage() != Job::CANCELLED) {
     errors->push_back(
         absl::StrCat(label, "final_stage: ", Job::Stage_Name(p.final_stage()),
-                     " is not terminal; valid: SUCCEEDED, FAILED"));
+                     " is not terminal; valid: SUCCEEDED, FAILED, CANCELLED"));
+  }
+  if (p.final_stage() == Job::CANCELLED &&
+      (p.error_code() != descarteslabs::workflows::ERROR_NONE ||
+       !p.error_message().empty())) {
+    errors->push_back(absl::StrCat(
+        label,
+        "error_code/error_message: apply to FAILED only; a CANCELLED job has "
+        "no error"));
   }
   switch (p.fail_at_stage()) {
     case Job::UNSPECIFIED:

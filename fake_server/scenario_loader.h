@@ -58,7 +58,8 @@ absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path,
 // errors list the valid names —, request textprotos, Any types, status codes,
 // durations, metadata), health entries (UNKNOWN, SERVING or NOT_SERVING, no
 // service twice), the job progression (non-negative stage_duration, terminal
-// stage SUCCEEDED or FAILED) and the auth policy. Every problem is reported,
+// stage SUCCEEDED, FAILED or CANCELLED), the seed (see fake_server/seed.h)
+// and the auth policy. Every problem is reported,
 // one per line, e.g.
 //   slow.textproto: rules[2] (method "GetJbo"): unknown method "GetJbo"; did
 //   you mean "GetJob"? valid: CancelJob, Check, ...

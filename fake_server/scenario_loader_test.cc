@@ -379,21 +379,50 @@ TEST(ValidateScenarioTest, ChecksAuthTokens) {
               HasSubstr("auth: auth.valid_tokens[0]: empty or non-printable"));
 }
 
-// Found by //fuzz:scenario_fuzzer: the server refuses a zero stage_duration,
-// so validation must too (with the position, before anything changes).
-TEST(ValidateScenarioTest, ZeroStageDurationIsAnError) {
-  absl::StatusOr<Scenario> zero = ParseScenarioText(
-      "job_progression { stage_duration { seconds: 0 } }", "zero");
-  ASSERT_FALSE(zero.ok());
-  EXPECT_THAT(Message(zero.status()),
-              HasSubstr("zero:1:1: job_progression.stage_duration: must be "
-                        "positive"));
+// Zero means instant (as JobProgression::Succeed(absl::ZeroDuration()) does
+// in C++); the scenario language used to refuse it. The boundary: -1 ns is
+// an error with its position, 0 and 1 ns load.
+TEST(ValidateScenarioTest, ZeroStageDurationIsInstantNegativeIsAnError) {
+  EXPECT_TRUE(ParseScenarioText(
+                  "job_progression { stage_duration { seconds: 0 } }", "zero")
+                  .ok());
+  EXPECT_TRUE(
+      ParseScenarioText("job_progression { stage_duration {} }", "{}").ok());
   EXPECT_TRUE(
       ParseScenarioText("job_progression { stage_duration { nanos: 1 } }", "ns")
           .ok());
+  absl::StatusOr<Scenario> negative = ParseScenarioText(
+      "\njob_progression { stage_duration { nanos: -1 } }", "negative");
+  ASSERT_FALSE(negative.ok());
+  EXPECT_THAT(Message(negative.status()),
+              HasSubstr("negative:2:1: job_progression.stage_duration: "
+                        "negative"));
   EXPECT_TRUE(
       ParseScenarioText("job_progression { final_stage: FAILED }", "unset")
           .ok());
+}
+
+TEST(ValidateScenarioTest, CancelledIsAFinalStageWithoutAnError) {
+  absl::StatusOr<Scenario> cancelled = ParseScenarioText(
+      "job_progression { final_stage: CANCELLED fail_at_stage: PREPARING }",
+      "cancelled");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->job_progression().final_stage(), Job::CANCELLED);
+
+  absl::StatusOr<Scenario> with_error = ParseScenarioText(
+      "\n\njob_progression { final_stage: CANCELLED error_message: 'x' }",
+      "error.textproto");
+  ASSERT_FALSE(with_error.ok());
+  EXPECT_THAT(Message(with_error.status()),
+              HasSubstr("error.textproto:3:1: job_progression.error_code/"
+                        "error_message: apply to FAILED only; a CANCELLED job "
+                        "has no error"));
+  absl::StatusOr<Scenario> running =
+      ParseScenarioText("job_progression { final_stage: RUNNING }", "running");
+  ASSERT_FALSE(running.ok());
+  EXPECT_THAT(Message(running.status()),
+              HasSubstr("final_stage: RUNNING is not terminal; valid: "
+                        "SUCCEEDED, FAILED, CANCELLED"));
 }
 
 TEST(ValidateScenarioTest, SeedWorkflowsAreCheckedWithTheirPosition) {
