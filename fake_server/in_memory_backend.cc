@@ -402,6 +402,50 @@ absl::Status InMemoryBackend::AdvanceJob(const std::string& job_id) {
   return absl::OkStatus();
 }
 
+absl::Status InMemoryBackend::AdvanceJobToEnd(const std::string& job_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    JobRecord* record = FindJobLocked(job_id);
+    if (record == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("job \"", job_id, "\" not found"));
+    }
+    if (!record->timeline.StepToEnd(Now())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job \"", job_id, "\" is already ",
+                       wf::Job::Stage_Name(record->timeline.current().stage()),
+                       " and cannot advance"));
+    }
+  }
+  signal_->Notify();
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryBackend::AdvanceJobBy(const std::string& job_id,
+                                           absl::Duration duration) {
+  if (duration < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a job cannot advance by a negative duration (",
+                     absl::FormatDuration(duration), ")"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    JobRecord* record = FindJobLocked(job_id);
+    if (record == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("job \"", job_id, "\" not found"));
+    }
+    if (!record->timeline.Skip(duration, Now())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job \"", job_id, "\" is already ",
+                       wf::Job::Stage_Name(record->timeline.current().stage()),
+                       " and cannot advance"));
+    }
+  }
+  signal_->Notify();
+  return absl::OkStatus();
+}
+
 std::optional<wf::Job::State> InMemoryBackend::GetJobState(
     const std::string& job_id) const {
   std::optional<wf::Job> job = FindJob(job_id);

@@ -115,6 +115,16 @@ class InMemoryBackend : public Backend {
   // Moves the job one stage now, whatever its progression. NOT_FOUND if
   // unknown, FAILED_PRECONDITION if already terminal.
   absl::Status AdvanceJob(const std::string& job_id);
+  // Moves the job through every remaining stage now, to the stage its
+  // progression ends in (SUCCEEDED, or FAILED/CANCELLED for a FailIn or
+  // CancelIn progression). Errors as AdvanceJob.
+  absl::Status AdvanceJobToEnd(const std::string& job_id);
+  // Runs this job's progression `duration` ahead of the clock (see
+  // JobTimeline::Skip): the stages it would reach in that time are entered
+  // now, and its current stage has that much less left. Other jobs and the
+  // clock are untouched; a Manual() job does not move. Errors as
+  // AdvanceJob, and INVALID_ARGUMENT for a negative duration.
+  absl::Status AdvanceJobBy(const std::string& job_id, absl::Duration duration);
 
   std::optional<descarteslabs::workflows::Job::State> GetJobState(
       const std::string& job_id) const;
