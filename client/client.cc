@@ -692,6 +692,29 @@ absl::StatusOr<health::HealthCheckResponse::ServingStatus> Client::Health(
   return response->status();
 }
 
+std::unique_ptr<StreamReader<health::HealthCheckResponse>> Client::WatchHealth(
+    const health::HealthCheckRequest& request, CallOptions options) {
+  // "Watch" keys its retry policy and metadata (api_retry, api_metadata).
+  return Stream<health::HealthCheckResponse>(
+      "Watch", request, options,
+      [](Stubs& stubs, grpc::ClientContext* context,
+         const health::HealthCheckRequest& req)
+          -> std::unique_ptr<
+              grpc::ClientReaderInterface<health::HealthCheckResponse>> {
+        if (stubs.health == nullptr) return nullptr;
+        return stubs.health->Watch(context, req);
+      });
+}
+
+absl::Status Client::WatchHealth(
+    const health::HealthCheckRequest& request,
+    const std::function<bool(const health::HealthCheckResponse&)>& on_message,
+    CallOptions options) {
+  std::unique_ptr<StreamReader<health::HealthCheckResponse>> reader =
+      WatchHealth(request, std::move(options));
+  return ForEach(*reader, on_message);
+}
+
 absl::StatusOr<wf::Job::State> Client::WaitForJob(const std::string& job_id,
                                                   absl::Duration timeout,
                                                   WaitOptions options) {

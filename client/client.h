@@ -254,6 +254,30 @@ class Client {
   absl::StatusOr<health::HealthCheckResponse::ServingStatus> Health(
       absl::Duration timeout = kDefaultTimeout, CallOptions options = {});
 
+  // grpc.health.v1.Health/Watch: the serving status of `request.service()`
+  // ("" = the whole server) now, then one message per change, in order,
+  // until the server ends the stream, the call's deadline passes or the
+  // caller cancels (StreamReader::Cancel() from any thread, or returning
+  // false from `on_message`, which then returns OK). A stream like the
+  // others: opening it is retried under the "Watch" policy (api_retry, else
+  // the default), an error after the first message ends it, the timeout
+  // defaults to kStreamTimeout and CallOptions::budget bounds it all. An
+  // unknown service is a SERVICE_UNKNOWN message, not an error (gRPC's
+  // health service sends it and keeps watching).
+  //
+  //   auto statuses = client.WatchHealth(health::HealthCheckRequest());
+  //   health::HealthCheckResponse status;
+  //   while (statuses->Next(&status)) {
+  //     if (status.status() == health::HealthCheckResponse::NOT_SERVING) break;
+  //   }
+  //   statuses->Cancel();
+  std::unique_ptr<StreamReader<health::HealthCheckResponse>> WatchHealth(
+      const health::HealthCheckRequest& request, CallOptions options = {});
+  absl::Status WatchHealth(
+      const health::HealthCheckRequest& request,
+      const std::function<bool(const health::HealthCheckResponse&)>& on_message,
+      CallOptions options = {});
+
   // Waits for job `job_id` to finish, following the Python Job.wait:
   // re-opens WatchJob (with backoff) when it ends early or fails with a
   // retryable code; returns the SUCCEEDED state, JobError for FAILED,

@@ -55,7 +55,10 @@ struct WorkflowsTestOptions {
   // Over in-process and plaintext channels the token is sent as plain
   // metadata, so auth policies work on every transport.
   std::shared_ptr<Auth> client_auth;
-  // An auth policy the server enforces from the start.
+  // An auth policy the server enforces from the start. fake::AuthPolicy is
+  // generated from fake_server/scenario.proto: a test that sets this needs
+  // @workflows_grpc//fake_server:scenario_cc_proto in its deps and
+  // #include "fake_server/scenario.pb.h" (see docs/cookbook.md).
   std::optional<fake::AuthPolicy> auth_policy;
   // Last say over the client's options.
   std::function<void(ClientOptions&)> configure_client;
