@@ -411,9 +411,9 @@ std::string TlsFaultName(TlsFault fault) {
 }
 
 absl::StatusOr<TlsFault> ParseTlsFault(absl::string_view name) {
-  for (TlsFault fault : {TlsFault::kNone, TlsFault::kExpired,
-                         TlsFault::kNotYetValid, TlsFault::kWrongHost,
-                         TlsFault::kUntrustedCa}) {
+  for (TlsFault fault :
+       {TlsFault::kNone, TlsFault::kExpired, TlsFault::kNotYetValid,
+        TlsFault::kWrongHost, TlsFault::kUntrustedCa}) {
     if (name == TlsFaultName(fault)) return fault;
   }
   return absl::InvalidArgumentError(
@@ -494,13 +494,13 @@ absl::StatusOr<SelfSignedBundle> WriteSelfSignedBundle(const std::string& dir,
   // Each file through a fresh O_EXCL|O_NOFOLLOW temporary file and rename(),
   // so a symlink planted at any of these paths is replaced, never followed.
   const std::string root = dir.back() == '/' ? dir : dir + "/";
-  if (absl::Status s = WriteFileAtomically(root + "ca.pem", ca->ca_pem(), public_mode);
+  if (absl::Status s =
+          WriteFileAtomically(root + "ca.pem", ca->ca_pem(), public_mode);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s =
-          WriteFileAtomically(root + "server.pem", server->cert_pem,
-                              public_mode);
+  if (absl::Status s = WriteFileAtomically(root + "server.pem",
+                                           server->cert_pem, public_mode);
       !s.ok()) {
     return s;
   }

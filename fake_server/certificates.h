@@ -136,12 +136,12 @@ absl::StatusOr<TlsFault> ParseTlsFault(absl::string_view name);
 // ::1), writes `ca.pem`, `server.pem` (mode 0644) and `server.key` (mode
 // 0600) into `dir`, and returns them. With a `fault` other than kNone the
 // server certificate has that defect (see TlsFault), `ca.pem` is still the
-// CA clients are meant to trust, and all three files are mode 0600. `dir` is created mode 0700 if missing
-// (parents as usual); it must not be a symlink, must be owned by this
-// process's user and not be writable by group or others (FAILED_PRECONDITION
-// otherwise). Each file is written to a fresh temporary file
-// (O_CREAT|O_EXCL|O_NOFOLLOW) and renamed into place, so existing files are
-// replaced and a symlink planted at one of the paths is never followed.
+// CA clients are meant to trust, and all three files are mode 0600. `dir` is
+// created mode 0700 if missing (parents as usual); it must not be a symlink,
+// must be owned by this process's user and not be writable by group or others
+// (FAILED_PRECONDITION otherwise). Each file is written to a fresh temporary
+// file (O_CREAT|O_EXCL|O_NOFOLLOW) and renamed into place, so existing files
+// are replaced and a symlink planted at one of the paths is never followed.
 // Errors name the path that failed.
 //
 //   absl::StatusOr<SelfSignedBundle> bundle = WriteSelfSignedBundle(dir);

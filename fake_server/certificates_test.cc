@@ -466,8 +466,7 @@ TEST(WriteSelfSignedBundleTest, EachFaultBreaksVerificationItsOwnWay) {
     ASSERT_NE(ca, nullptr);
     ASSERT_NE(leaf, nullptr);
     EXPECT_EQ(Verify(leaf.get(), ca.get()), c.verify_result);
-    EXPECT_THAT(SubjectAltNames(leaf.get()),
-                UnorderedElementsAreArray(c.sans));
+    EXPECT_THAT(SubjectAltNames(leaf.get()), UnorderedElementsAreArray(c.sans));
     // A faulty bundle is private throughout; the default keeps its
     // certificates world-readable, as before.
     const mode_t expected_mode = c.fault == TlsFault::kNone ? 0644 : 0600;
@@ -496,9 +495,9 @@ TEST(WriteSelfSignedBundleTest, FaultyBundleNeverFollowsAPlantedSymlink) {
 }
 
 TEST(TlsFaultTest, NamesRoundTripAndUnknownNamesListTheAcceptedOnes) {
-  for (TlsFault fault : {TlsFault::kNone, TlsFault::kExpired,
-                         TlsFault::kNotYetValid, TlsFault::kWrongHost,
-                         TlsFault::kUntrustedCa}) {
+  for (TlsFault fault :
+       {TlsFault::kNone, TlsFault::kExpired, TlsFault::kNotYetValid,
+        TlsFault::kWrongHost, TlsFault::kUntrustedCa}) {
     absl::StatusOr<TlsFault> parsed = ParseTlsFault(TlsFaultName(fault));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(*parsed, fault);
