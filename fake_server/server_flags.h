@@ -63,9 +63,9 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv);
 // --tls_cert and --tls_key come together; --client_ca,
 // --tls_self_signed_dir and --tls_fault need/exclude the right others;
 // --tls_fault is one of expired, not_yet_valid, wrong_host, untrusted_ca;
-// the directories of --port_file and --journal exist and are writable; --max_scenario_depth
-// and --max_scenario_bytes are positive; --shutdown_grace is
-// 0..kMaxShutdownGrace. Errors name the flag.
+// the directories of --port_file and --journal exist and are writable;
+// --max_scenario_depth and --max_scenario_bytes are positive;
+// --shutdown_grace is 0..kMaxShutdownGrace. Errors name the flag.
 absl::Status ValidateStandaloneConfig(const StandaloneConfig& config);
 
 // True if `host` (from HOST:PORT; brackets allowed) is "localhost" or a
