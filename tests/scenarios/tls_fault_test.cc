@@ -83,6 +83,14 @@ TEST_P(TlsFaultTest, ClientCallsFailUnavailableNamingTheHandshake) {
     EXPECT_EQ(attempt.code(), absl::StatusCode::kUnavailable) << attempt;
   }
 
+  // Health() reports the handshake's UNAVAILABLE too, within its budget.
+  absl::Status health = client.Health(absl::Seconds(5)).status();
+  EXPECT_EQ(health.code(), absl::StatusCode::kUnavailable) << health;
+  EXPECT_THAT(std::string(health.message()),
+              AllOf(HasSubstr("Check could not connect within its 5s budget"),
+                    HasSubstr(GetParam().handshake_error)))
+      << health;
+
   absl::StatusOr<ProcessResult> stopped = (*server)->Stop(SIGTERM);
   ASSERT_TRUE(stopped.ok()) << stopped.status();
   EXPECT_EQ(stopped->exit_code, 0) << stopped->stderr_text;
