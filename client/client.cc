@@ -705,6 +705,9 @@ absl::Status Client::ConnectFailureOrStatus(const absl::Status& status,
       attempts.back().code() != absl::StatusCode::kUnavailable) {
     return status;
   }
+  // Only a channel the client built: a given ClientOptions::channel may be
+  // in-process, whose state gRPC cannot report (it logs an error instead).
+  if (options_.channel != nullptr) return status;
   std::shared_ptr<grpc::Channel> channel;
   {
     absl::MutexLock lock(&mu_);

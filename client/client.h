@@ -250,8 +250,9 @@ class Client {
   // would reach it is not slept, and running out of it returns
   // DEADLINE_EXCEEDED naming the last attempt's error (and carrying every
   // attempt, see RetryAttempts). Except when the client never got a
-  // connection: if the last attempt failed UNAVAILABLE and the channel is
-  // in TRANSIENT_FAILURE (a refused connection, a failed TLS handshake),
+  // connection: if the last attempt failed UNAVAILABLE and the channel the
+  // client built (not a given ClientOptions::channel) is in
+  // TRANSIENT_FAILURE (a refused connection, a failed TLS handshake),
   // running out of the budget returns that UNAVAILABLE, as "Check could not
   // connect within its 5s budget (3 attempts, channel in TRANSIENT_FAILURE);
   // last error: UNAVAILABLE: ... certificate verify failed", with every
