@@ -688,7 +688,9 @@ absl::StatusOr<health::HealthCheckResponse::ServingStatus> Client::Health(
             }
             return stubs.health->Check(context, request, out);
           });
-  if (!response.ok()) return response.status();
+  if (!response.ok()) {
+    return ConnectFailureOrStatus(response.status(), *options.budget);
+  }
   return response->status();
 }
 
@@ -713,6 +715,43 @@ absl::Status Client::WatchHealth(
   std::unique_ptr<StreamReader<health::HealthCheckResponse>> reader =
       WatchHealth(request, std::move(options));
   return ForEach(*reader, on_message);
+}
+
+absl::Status Client::ConnectFailureOrStatus(const absl::Status& status,
+                                            absl::Duration budget) {
+  if (status.code() != absl::StatusCode::kDeadlineExceeded) return status;
+  const std::vector<absl::Status> attempts = RetryAttempts(status);
+  if (attempts.empty() ||
+      attempts.back().code() != absl::StatusCode::kUnavailable) {
+    return status;
+  }
+  // Only a channel the client built: a given ClientOptions::channel may be
+  // in-process, whose state gRPC cannot report (it logs an error instead).
+  if (options_.channel != nullptr) return status;
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    absl::MutexLock lock(&mu_);
+    channel = channel_;
+  }
+  // TRANSIENT_FAILURE: the channel's last connection attempt failed (refused,
+  // or the TLS handshake failed) and it has not been READY since. A server
+  // that answered UNAVAILABLE itself leaves the channel READY.
+  if (channel == nullptr || channel->GetState(/*try_to_connect=*/false) !=
+                                GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    return status;
+  }
+  absl::Status unavailable(
+      absl::StatusCode::kUnavailable,
+      absl::StrFormat("Check could not connect within its %s budget (%d "
+                      "attempts, channel in TRANSIENT_FAILURE); last error: "
+                      "UNAVAILABLE: %s",
+                      absl::FormatDuration(budget), attempts.size(),
+                      attempts.back().message()));
+  status.ForEachPayload(
+      [&](absl::string_view type_url, const absl::Cord& payload) {
+        unavailable.SetPayload(type_url, payload);
+      });
+  return unavailable;
 }
 
 absl::StatusOr<wf::Job::State> Client::WaitForJob(const std::string& job_id,

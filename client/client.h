@@ -249,8 +249,14 @@ class Client {
   // attempt's deadline is clipped to what is left of it, a backoff that
   // would reach it is not slept, and running out of it returns
   // DEADLINE_EXCEEDED naming the last attempt's error (and carrying every
-  // attempt, see RetryAttempts). `options.timeout`, if shorter, bounds each
-  // attempt.
+  // attempt, see RetryAttempts). Except when the client never got a
+  // connection: if the last attempt failed UNAVAILABLE and the channel the
+  // client built (not a given ClientOptions::channel) is in
+  // TRANSIENT_FAILURE (a refused connection, a failed TLS handshake),
+  // running out of the budget returns that UNAVAILABLE, as "Check could not
+  // connect within its 5s budget (3 attempts, channel in TRANSIENT_FAILURE);
+  // last error: UNAVAILABLE: ... certificate verify failed", with every
+  // attempt. `options.timeout`, if shorter, bounds each attempt.
   absl::StatusOr<health::HealthCheckResponse::ServingStatus> Health(
       absl::Duration timeout = kDefaultTimeout, CallOptions options = {});
 
@@ -391,6 +397,11 @@ class Client {
   static absl::Status PrepareContext(const CallPlan& plan,
                                      grpc::ClientContext* context);
   absl::Status OpenChannelLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Health's result for `status`, the Check call's error after a `budget`:
+  // UNAVAILABLE rather than DEADLINE_EXCEEDED when the channel never
+  // connected (see Health).
+  absl::Status ConnectFailureOrStatus(const absl::Status& status,
+                                      absl::Duration budget);
 
   template <typename Response, typename Request, typename Invoke>
   CallResult<Response> Unary(const std::string& method, const Request& request,
