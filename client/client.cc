@@ -19,8 +19,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "client/warning_sink.h"
 #include "google/protobuf/descriptor.h"
-#include "tools/tsan_rpc_handoff.h"
 
 namespace workflows {
 namespace {
@@ -118,7 +118,7 @@ absl::Status CheckRequestSize(absl::string_view method,
 }
 
 void LogWarning(absl::string_view method, absl::string_view warning) {
-  std::cerr << "Workflows warning (" << method << "): " << warning << "\n";
+  EmitWarning(absl::StrCat("Workflows warning (", method, "): ", warning));
 }
 
 absl::Mutex default_client_mu(absl::kConstInit);
@@ -543,9 +543,6 @@ CallResult<Response> Client::Unary(const std::string& method,
     }
     Response response;
     grpc::Status status = invoke(*plan->stubs, &context, request, &response);
-    // The server's handler may have run across a socket: see
-    // tools/tsan_rpc_handoff.h (ThreadSanitizer only).
-    tsan::ClientReceived();
     Metadata trailers;
     if (ServerMetadataReadable(&context,
                                plan->stubs->injected_server_metadata)) {
@@ -691,8 +688,70 @@ absl::StatusOr<health::HealthCheckResponse::ServingStatus> Client::Health(
             }
             return stubs.health->Check(context, request, out);
           });
-  if (!response.ok()) return response.status();
+  if (!response.ok()) {
+    return ConnectFailureOrStatus(response.status(), *options.budget);
+  }
   return response->status();
+}
+
+std::unique_ptr<StreamReader<health::HealthCheckResponse>> Client::WatchHealth(
+    const health::HealthCheckRequest& request, CallOptions options) {
+  // "Watch" keys its retry policy and metadata (api_retry, api_metadata).
+  return Stream<health::HealthCheckResponse>(
+      "Watch", request, options,
+      [](Stubs& stubs, grpc::ClientContext* context,
+         const health::HealthCheckRequest& req)
+          -> std::unique_ptr<
+              grpc::ClientReaderInterface<health::HealthCheckResponse>> {
+        if (stubs.health == nullptr) return nullptr;
+        return stubs.health->Watch(context, req);
+      });
+}
+
+absl::Status Client::WatchHealth(
+    const health::HealthCheckRequest& request,
+    const std::function<bool(const health::HealthCheckResponse&)>& on_message,
+    CallOptions options) {
+  std::unique_ptr<StreamReader<health::HealthCheckResponse>> reader =
+      WatchHealth(request, std::move(options));
+  return ForEach(*reader, on_message);
+}
+
+absl::Status Client::ConnectFailureOrStatus(const absl::Status& status,
+                                            absl::Duration budget) {
+  if (status.code() != absl::StatusCode::kDeadlineExceeded) return status;
+  const std::vector<absl::Status> attempts = RetryAttempts(status);
+  if (attempts.empty() ||
+      attempts.back().code() != absl::StatusCode::kUnavailable) {
+    return status;
+  }
+  // Only a channel the client built: a given ClientOptions::channel may be
+  // in-process, whose state gRPC cannot report (it logs an error instead).
+  if (options_.channel != nullptr) return status;
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    absl::MutexLock lock(&mu_);
+    channel = channel_;
+  }
+  // TRANSIENT_FAILURE: the channel's last connection attempt failed (refused,
+  // or the TLS handshake failed) and it has not been READY since. A server
+  // that answered UNAVAILABLE itself leaves the channel READY.
+  if (channel == nullptr || channel->GetState(/*try_to_connect=*/false) !=
+                                GRPC_CHANNEL_TRANSIENT_FAILURE) {
+    return status;
+  }
+  absl::Status unavailable(
+      absl::StatusCode::kUnavailable,
+      absl::StrFormat("Check could not connect within its %s budget (%d "
+                      "attempts, channel in TRANSIENT_FAILURE); last error: "
+                      "UNAVAILABLE: %s",
+                      absl::FormatDuration(budget), attempts.size(),
+                      attempts.back().message()));
+  status.ForEachPayload(
+      [&](absl::string_view type_url, const absl::Cord& payload) {
+        unavailable.SetPayload(type_url, payload);
+      });
+  return unavailable;
 }
 
 absl::StatusOr<wf::Job::State> Client::WaitForJob(const std::string& job_id,

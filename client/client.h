@@ -249,10 +249,40 @@ class Client {
   // attempt's deadline is clipped to what is left of it, a backoff that
   // would reach it is not slept, and running out of it returns
   // DEADLINE_EXCEEDED naming the last attempt's error (and carrying every
-  // attempt, see RetryAttempts). `options.timeout`, if shorter, bounds each
-  // attempt.
+  // attempt, see RetryAttempts). Except when the client never got a
+  // connection: if the last attempt failed UNAVAILABLE and the channel the
+  // client built (not a given ClientOptions::channel) is in
+  // TRANSIENT_FAILURE (a refused connection, a failed TLS handshake),
+  // running out of the budget returns that UNAVAILABLE, as "Check could not
+  // connect within its 5s budget (3 attempts, channel in TRANSIENT_FAILURE);
+  // last error: UNAVAILABLE: ... certificate verify failed", with every
+  // attempt. `options.timeout`, if shorter, bounds each attempt.
   absl::StatusOr<health::HealthCheckResponse::ServingStatus> Health(
       absl::Duration timeout = kDefaultTimeout, CallOptions options = {});
+
+  // grpc.health.v1.Health/Watch: the serving status of `request.service()`
+  // ("" = the whole server) now, then one message per change, in order,
+  // until the server ends the stream, the call's deadline passes or the
+  // caller cancels (StreamReader::Cancel() from any thread, or returning
+  // false from `on_message`, which then returns OK). A stream like the
+  // others: opening it is retried under the "Watch" policy (api_retry, else
+  // the default), an error after the first message ends it, the timeout
+  // defaults to kStreamTimeout and CallOptions::budget bounds it all. An
+  // unknown service is a SERVICE_UNKNOWN message, not an error (gRPC's
+  // health service sends it and keeps watching).
+  //
+  //   auto statuses = client.WatchHealth(health::HealthCheckRequest());
+  //   health::HealthCheckResponse status;
+  //   while (statuses->Next(&status)) {
+  //     if (status.status() == health::HealthCheckResponse::NOT_SERVING) break;
+  //   }
+  //   statuses->Cancel();
+  std::unique_ptr<StreamReader<health::HealthCheckResponse>> WatchHealth(
+      const health::HealthCheckRequest& request, CallOptions options = {});
+  absl::Status WatchHealth(
+      const health::HealthCheckRequest& request,
+      const std::function<bool(const health::HealthCheckResponse&)>& on_message,
+      CallOptions options = {});
 
   // Waits for job `job_id` to finish, following the Python Job.wait:
   // re-opens WatchJob (with backoff) when it ends early or fails with a
@@ -367,6 +397,11 @@ class Client {
   static absl::Status PrepareContext(const CallPlan& plan,
                                      grpc::ClientContext* context);
   absl::Status OpenChannelLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Health's result for `status`, the Check call's error after a `budget`:
+  // UNAVAILABLE rather than DEADLINE_EXCEEDED when the channel never
+  // connected (see Health).
+  absl::Status ConnectFailureOrStatus(const absl::Status& status,
+                                      absl::Duration budget);
 
   template <typename Response, typename Request, typename Invoke>
   CallResult<Response> Unary(const std::string& method, const Request& request,

@@ -6,6 +6,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
 namespace workflows {
@@ -20,44 +22,183 @@ constexpr absl::string_view kAttemptsPayload =
 constexpr absl::string_view kJobErrorPayload =
     "type.googleapis.com/workflows.JobErrorCode";
 
-std::string EncodeMetadata(const Metadata& metadata) {
-  std::vector<std::string> fields;
-  fields.reserve(metadata.size() * 2);
-  for (const auto& [key, value] : metadata) {
-    fields.push_back(key);
-    fields.push_back(value);
+// The payloads are text that reads well where absl::Status::ToString() shows
+// them ("UNAVAILABLE: ... [type.googleapis.com/workflows.RetryAttempts='2x
+// UNAVAILABLE: backend restarting {retry-after=1}']") and decodes exactly:
+//   metadata:  key=value, key=value
+//   attempts:  [<n>x ]CODE: message[ {metadata}]; ...
+// where <n>x stands for n identical attempts in a row. Bytes that would be
+// ambiguous ('%' and the separators) and control characters are written as
+// %XX.
+constexpr absl::string_view kMetadataSpecials = "%,;={}";
+constexpr absl::string_view kMessageSpecials = "%;{}";
+// Bounds what a payload may expand to (an "<n>x" prefix is cheap to write).
+constexpr int64_t kMaxDecodedAttempts = 10000;
+
+std::string Escape(absl::string_view text, absl::string_view specials) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f ||
+        specials.find(c) != absl::string_view::npos) {
+      absl::StrAppend(&out, absl::StrFormat("%%%02X", byte));
+    } else {
+      out.push_back(c);
+    }
   }
-  return EncodeFields(fields);
+  return out;
+}
+
+std::optional<std::string> Unescape(absl::string_view text,
+                                    absl::string_view specials) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c != '%') {
+      if (specials.find(c) != absl::string_view::npos) return std::nullopt;
+      out.push_back(c);
+      continue;
+    }
+    if (i + 2 >= text.size()) {
+      return std::nullopt;
+    }
+    int value = 0;
+    for (size_t j = i + 1; j <= i + 2; ++j) {
+      const char h = text[j];
+      int digit = 0;
+      if (h >= '0' && h <= '9') {
+        digit = h - '0';
+      } else if (h >= 'A' && h <= 'F') {
+        digit = h - 'A' + 10;
+      } else {
+        return std::nullopt;
+      }
+      value = value * 16 + digit;
+    }
+    out.push_back(static_cast<char>(value));
+    i += 2;
+  }
+  return out;
+}
+
+std::string EncodeMetadata(const Metadata& metadata) {
+  std::vector<std::string> pairs;
+  pairs.reserve(metadata.size());
+  for (const auto& [key, value] : metadata) {
+    pairs.push_back(absl::StrCat(Escape(key, kMetadataSpecials), "=",
+                                 Escape(value, kMetadataSpecials)));
+  }
+  return absl::StrJoin(pairs, ", ");
 }
 
 std::optional<Metadata> DecodeMetadata(absl::string_view data) {
-  std::optional<std::vector<std::string>> fields = DecodeFields(data);
-  if (!fields.has_value() || fields->size() % 2 != 0) return std::nullopt;
   Metadata metadata;
-  for (size_t i = 0; i < fields->size(); i += 2) {
-    metadata.emplace_back(std::move((*fields)[i]), std::move((*fields)[i + 1]));
+  if (data.empty()) return metadata;
+  std::vector<absl::string_view> pairs = absl::StrSplit(data, ',');
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    absl::string_view pair = pairs[i];
+    if (i > 0 && !absl::ConsumePrefix(&pair, " ")) return std::nullopt;
+    const size_t equals = pair.find('=');
+    if (equals == absl::string_view::npos) return std::nullopt;
+    std::optional<std::string> key =
+        Unescape(pair.substr(0, equals), kMetadataSpecials);
+    std::optional<std::string> value =
+        Unescape(pair.substr(equals + 1), kMetadataSpecials);
+    if (!key.has_value() || !value.has_value()) return std::nullopt;
+    metadata.emplace_back(*std::move(key), *std::move(value));
   }
   return metadata;
 }
 
+// "CODE: message[ {metadata}]", without the repeat count.
 std::string EncodeStatus(const absl::Status& status) {
-  return EncodeFields({absl::StrCat(static_cast<int>(status.code())),
-                       std::string(status.message()),
-                       EncodeMetadata(TrailingMetadata(status))});
+  std::string out = absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                 Escape(status.message(), kMessageSpecials));
+  const Metadata trailers = TrailingMetadata(status);
+  if (!trailers.empty()) {
+    absl::StrAppend(&out, " {", EncodeMetadata(trailers), "}");
+  }
+  return out;
 }
 
 std::optional<absl::Status> DecodeStatus(absl::string_view data) {
-  std::optional<std::vector<std::string>> fields = DecodeFields(data);
-  int code = 0;
-  if (!fields.has_value() || fields->size() != 3 ||
-      !absl::SimpleAtoi((*fields)[0], &code) || code < 0 || code > 16) {
-    return std::nullopt;
+  const size_t colon = data.find(": ");
+  if (colon == absl::string_view::npos) return std::nullopt;
+  const absl::string_view name = data.substr(0, colon);
+  std::optional<absl::StatusCode> code;
+  for (int number = 0; number <= 16; ++number) {
+    const auto candidate = static_cast<absl::StatusCode>(number);
+    if (absl::StatusCodeToString(candidate) == name) code = candidate;
   }
-  std::optional<Metadata> trailers = DecodeMetadata((*fields)[2]);
-  if (!trailers.has_value()) return std::nullopt;
-  absl::Status status(static_cast<absl::StatusCode>(code), (*fields)[1]);
-  SetTrailingMetadata(status, *trailers);
+  if (!code.has_value()) return std::nullopt;
+  absl::string_view rest = data.substr(colon + 2);
+  Metadata trailers;
+  const size_t brace = rest.find(" {");
+  if (brace != absl::string_view::npos) {
+    absl::string_view encoded = rest.substr(brace + 2);
+    if (!absl::ConsumeSuffix(&encoded, "}")) return std::nullopt;
+    std::optional<Metadata> decoded = DecodeMetadata(encoded);
+    if (!decoded.has_value()) return std::nullopt;
+    trailers = *std::move(decoded);
+    rest = rest.substr(0, brace);
+  }
+  std::optional<std::string> message = Unescape(rest, kMessageSpecials);
+  if (!message.has_value()) return std::nullopt;
+  absl::Status status(*code, *message);
+  SetTrailingMetadata(status, trailers);
   return status;
+}
+
+std::string EncodeAttempts(const std::vector<absl::Status>& attempts) {
+  std::vector<std::string> runs;
+  std::string previous;
+  int64_t count = 0;
+  auto flush = [&] {
+    if (count == 0) return;
+    runs.push_back(count == 1 ? previous : absl::StrCat(count, "x ", previous));
+  };
+  for (const absl::Status& attempt : attempts) {
+    std::string encoded = EncodeStatus(attempt);
+    if (count > 0 && encoded == previous) {
+      ++count;
+      continue;
+    }
+    flush();
+    previous = std::move(encoded);
+    count = 1;
+  }
+  flush();
+  return absl::StrJoin(runs, "; ");
+}
+
+std::optional<std::vector<absl::Status>> DecodeAttempts(
+    absl::string_view data) {
+  std::vector<absl::Status> attempts;
+  if (data.empty()) return attempts;
+  std::vector<absl::string_view> runs = absl::StrSplit(data, ';');
+  for (size_t i = 0; i < runs.size(); ++i) {
+    absl::string_view run = runs[i];
+    if (i > 0 && !absl::ConsumePrefix(&run, " ")) return std::nullopt;
+    int64_t count = 1;
+    if (!run.empty() &&
+        absl::ascii_isdigit(static_cast<unsigned char>(run[0]))) {
+      const size_t x = run.find("x ");
+      if (x == absl::string_view::npos || x > 6 ||
+          !absl::SimpleAtoi(run.substr(0, x), &count) || count < 2) {
+        return std::nullopt;
+      }
+      run.remove_prefix(x + 2);
+    }
+    if (static_cast<int64_t>(attempts.size()) + count > kMaxDecodedAttempts) {
+      return std::nullopt;
+    }
+    std::optional<absl::Status> status = DecodeStatus(run);
+    if (!status.has_value()) return std::nullopt;
+    attempts.insert(attempts.end(), count, *status);
+  }
+  return attempts;
 }
 
 }  // namespace
@@ -226,12 +367,7 @@ absl::Status RetryExhaustedError(absl::string_view method,
                       method, attempts.size(),
                       absl::StatusCodeToString(last.code()), last.message()));
   SetTrailingMetadata(out, TrailingMetadata(last));
-  std::vector<std::string> encoded;
-  encoded.reserve(attempts.size());
-  for (const absl::Status& attempt : attempts) {
-    encoded.push_back(EncodeStatus(attempt));
-  }
-  out.SetPayload(kAttemptsPayload, absl::Cord(EncodeFields(encoded)));
+  out.SetPayload(kAttemptsPayload, absl::Cord(EncodeAttempts(attempts)));
   return out;
 }
 
@@ -242,16 +378,10 @@ bool IsRetryExhausted(const absl::Status& status) {
 std::vector<absl::Status> RetryAttempts(const absl::Status& status) {
   auto payload = status.GetPayload(kAttemptsPayload);
   if (!payload.has_value()) return {};
-  std::optional<std::vector<std::string>> records =
-      DecodeFields(std::string(*payload));
-  if (!records.has_value()) return {};
-  std::vector<absl::Status> attempts;
-  for (const std::string& record : *records) {
-    std::optional<absl::Status> attempt = DecodeStatus(record);
-    if (!attempt.has_value()) return {};
-    attempts.push_back(*std::move(attempt));
-  }
-  return attempts;
+  std::optional<std::vector<absl::Status>> attempts =
+      DecodeAttempts(std::string(*payload));
+  if (!attempts.has_value()) return {};
+  return *std::move(attempts);
 }
 
 absl::StatusCode JobErrorStatusCode(wf::ErrorCode code) {

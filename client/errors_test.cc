@@ -118,6 +118,74 @@ TEST(JobErrorTest, PythonMessageAndCode) {
             absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST(RetryExhaustedTest, ToStringIsReadableAndCompact) {
+  absl::Status attempt = absl::UnavailableError("backend restarting");
+  SetTrailingMetadata(attempt, {{"retry-after", "1"}});
+  absl::Status status = RetryExhaustedError(
+      "GetJob",
+      {attempt, attempt, attempt, absl::DeadlineExceededError("slow")});
+
+  EXPECT_EQ(status.ToString(),
+            "DEADLINE_EXCEEDED: Maximum retry attempts calling GetJob (4 "
+            "attempts); last error: DEADLINE_EXCEEDED: slow "
+            "[type.googleapis.com/workflows.RetryAttempts='3x UNAVAILABLE: "
+            "backend restarting {retry-after=1}; DEADLINE_EXCEEDED: slow']");
+  std::vector<absl::Status> attempts = RetryAttempts(status);
+  ASSERT_EQ(attempts.size(), 4);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(attempts[i], attempt) << i;
+  EXPECT_EQ(attempts[3], absl::DeadlineExceededError("slow"));
+
+  absl::Status with_trailers = absl::UnavailableError("down");
+  SetTrailingMetadata(with_trailers,
+                      {{"retry-after", "1"}, {"grpc-retry-pushback-ms", "5"}});
+  EXPECT_EQ(with_trailers.ToString(),
+            "UNAVAILABLE: down [type.googleapis.com/workflows.TrailingMetadata="
+            "'retry-after=1, grpc-retry-pushback-ms=5']");
+}
+
+TEST(RetryExhaustedTest, EveryByteSurvivesTheReadableEncoding) {
+  std::string all_bytes;
+  for (int c = 0; c < 256; ++c) all_bytes.push_back(static_cast<char>(c));
+  const std::vector<std::string> tricky = {
+      "",    all_bytes, "a; b", "x {k=v}", "%41", "2x UNAVAILABLE: y",
+      "=,=", " {",      "}",    ": "};
+  std::vector<absl::Status> attempts;
+  for (const std::string& text : tricky) {
+    absl::Status attempt(absl::StatusCode::kUnavailable, text);
+    SetTrailingMetadata(attempt, {{text, text}, {"k", text}, {text, ""}});
+    attempts.push_back(attempt);
+    attempts.push_back(attempt);  // repeated: written once with a count
+  }
+  attempts.push_back(absl::OkStatus());
+  absl::Status status = RetryExhaustedError("GetJob", attempts);
+  std::vector<absl::Status> decoded = RetryAttempts(status);
+  ASSERT_EQ(decoded.size(), attempts.size());
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    EXPECT_EQ(decoded[i].code(), attempts[i].code()) << i;
+    EXPECT_EQ(decoded[i].message(), attempts[i].message()) << i;
+    EXPECT_EQ(TrailingMetadata(decoded[i]), TrailingMetadata(attempts[i])) << i;
+  }
+}
+
+TEST(RetryExhaustedTest, MalformedOrOversizedAttemptsDecodeToNothing) {
+  for (absl::string_view bad :
+       {"UNAVAILABLE", "NOPE: x", "1x UNAVAILABLE: x", "2xUNAVAILABLE: x",
+        "UNAVAILABLE: a;b", "UNAVAILABLE: x {k}", "UNAVAILABLE: x {k=v",
+        "UNAVAILABLE: %4", "UNAVAILABLE: %zz",
+        "9999x OK: ; 9999x OK: ", "999999x OK: "}) {
+    absl::Status status = absl::UnknownError("x");
+    status.SetPayload("type.googleapis.com/workflows.RetryAttempts",
+                      absl::Cord(bad));
+    EXPECT_THAT(RetryAttempts(status), ::testing::IsEmpty()) << bad;
+  }
+  absl::Status status = absl::UnknownError("x");
+  status.SetPayload("type.googleapis.com/workflows.RetryAttempts",
+                    absl::Cord("2x UNAVAILABLE: a %3B b; OK: "));
+  EXPECT_THAT(RetryAttempts(status),
+              ElementsAre(absl::UnavailableError("a ; b"),
+                          absl::UnavailableError("a ; b"), absl::OkStatus()));
+}
+
 TEST(FieldsTest, RoundTripAndRejectMalformed) {
   std::vector<std::string> fields = {"", "a:b", std::string("\0x", 2)};
   EXPECT_THAT(DecodeFields(EncodeFields(fields)), Optional(fields));

@@ -20,7 +20,7 @@
 #include "client/clock.h"
 #include "client/errors.h"
 #include "client/retry.h"
-#include "tools/tsan_rpc_handoff.h"
+#include "client/warning_sink.h"
 
 namespace workflows {
 
@@ -110,7 +110,6 @@ class StreamReader {
         if (!opened.ok()) return Done(std::move(opened));
       }
       if (reader_->Read(message)) {
-        tsan::ClientReceived();  // See tools/tsan_rpc_handoff.h.
         if (!received_) {
           received_ = true;
           CollectWarnings();
@@ -118,7 +117,6 @@ class StreamReader {
         return true;
       }
       grpc::Status finished = reader_->Finish();
-      tsan::ClientReceived();
       if (!received_) CollectWarnings();
       absl::Status status = FromGrpcStatus(
           finished,
@@ -199,7 +197,7 @@ class StreamReader {
     }
     for (std::string& warning :
          ParseWarnings(ToMetadata(context_->GetServerInitialMetadata()))) {
-      std::cerr << "Workflows warning (" << method_ << "): " << warning << "\n";
+      EmitWarning(absl::StrCat("Workflows warning (", method_, "): ", warning));
       warnings_.push_back(std::move(warning));
     }
   }

@@ -394,7 +394,36 @@ absl::StatusOr<CertificateAndKey> CertificateAuthority::SelfSigned(
   return ToPemPair(cert->get(), key->get());
 }
 
-absl::StatusOr<SelfSignedBundle> WriteSelfSignedBundle(const std::string& dir) {
+std::string TlsFaultName(TlsFault fault) {
+  switch (fault) {
+    case TlsFault::kNone:
+      return "none";
+    case TlsFault::kExpired:
+      return "expired";
+    case TlsFault::kNotYetValid:
+      return "not_yet_valid";
+    case TlsFault::kWrongHost:
+      return "wrong_host";
+    case TlsFault::kUntrustedCa:
+      return "untrusted_ca";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<TlsFault> ParseTlsFault(absl::string_view name) {
+  for (TlsFault fault :
+       {TlsFault::kNone, TlsFault::kExpired, TlsFault::kNotYetValid,
+        TlsFault::kWrongHost, TlsFault::kUntrustedCa}) {
+    if (name == TlsFaultName(fault)) return fault;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown certificate fault \"", name,
+                   "\"; accepted values: expired, not_yet_valid, wrong_host, "
+                   "untrusted_ca"));
+}
+
+absl::StatusOr<SelfSignedBundle> WriteSelfSignedBundle(const std::string& dir,
+                                                       TlsFault fault) {
   if (dir.empty()) {
     return absl::InvalidArgumentError("self-signed bundle directory is empty");
   }
@@ -426,18 +455,52 @@ absl::StatusOr<SelfSignedBundle> WriteSelfSignedBundle(const std::string& dir) {
   server_options.common_name = "localhost";
   server_options.dns_names = {"localhost"};
   server_options.ip_addresses = {"127.0.0.1", "::1"};
-  absl::StatusOr<CertificateAndKey> server = ca->Issue(server_options);
+  // The CA that signs the served certificate: ca.pem's, except for
+  // kUntrustedCa.
+  std::optional<CertificateAuthority> signer = *ca;
+  const absl::Time now = absl::Now();
+  switch (fault) {
+    case TlsFault::kNone:
+      break;
+    case TlsFault::kExpired:
+      server_options.not_before = now - absl::Hours(48);
+      server_options.not_after = now - absl::Hours(24);
+      break;
+    case TlsFault::kNotYetValid:
+      server_options.not_before = now + absl::Hours(24);
+      server_options.not_after = now + absl::Hours(48);
+      break;
+    case TlsFault::kWrongHost:
+      server_options.common_name = kTlsFaultWrongHost;
+      server_options.dns_names = {kTlsFaultWrongHost};
+      server_options.ip_addresses.clear();
+      break;
+    case TlsFault::kUntrustedCa: {
+      CertificateAuthorityOptions other;
+      other.common_name = "Workflows Fake Untrusted CA";
+      absl::StatusOr<CertificateAuthority> untrusted =
+          CertificateAuthority::Create(other);
+      if (!untrusted.ok()) return untrusted.status();
+      signer = *std::move(untrusted);
+      break;
+    }
+  }
+  absl::StatusOr<CertificateAndKey> server = signer->Issue(server_options);
   if (!server.ok()) return server.status();
+  // The default bundle keeps its public files readable; a faulty one is
+  // written privately throughout.
+  const mode_t public_mode = fault == TlsFault::kNone ? 0644 : 0600;
 
   // Each file through a fresh O_EXCL|O_NOFOLLOW temporary file and rename(),
   // so a symlink planted at any of these paths is replaced, never followed.
   const std::string root = dir.back() == '/' ? dir : dir + "/";
-  if (absl::Status s = WriteFileAtomically(root + "ca.pem", ca->ca_pem(), 0644);
+  if (absl::Status s =
+          WriteFileAtomically(root + "ca.pem", ca->ca_pem(), public_mode);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s =
-          WriteFileAtomically(root + "server.pem", server->cert_pem, 0644);
+  if (absl::Status s = WriteFileAtomically(root + "server.pem",
+                                           server->cert_pem, public_mode);
       !s.ok()) {
     return s;
   }

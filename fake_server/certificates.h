@@ -106,21 +106,50 @@ struct SelfSignedBundle {
   CertificateAndKey server;
 };
 
+// A deliberate defect in the server certificate of a self-signed bundle, so
+// that clients can be tested against handshakes that must fail
+// (`workflows_fake_server --tls_fault=...`). In every case `ca.pem` is the CA
+// the client is expected to trust, and the client dials localhost or
+// 127.0.0.1 as usual.
+enum class TlsFault {
+  kNone,         // A valid localhost certificate signed by ca.pem.
+  kExpired,      // Signed by ca.pem; its validity ended a day ago.
+  kNotYetValid,  // Signed by ca.pem; valid from a day from now.
+  kWrongHost,    // Signed by ca.pem for kTlsFaultWrongHost only (no
+                 // localhost, no IP addresses).
+  kUntrustedCa,  // A localhost certificate signed by another CA: ca.pem did
+                 // not sign it.
+};
+
+// The only name a kWrongHost certificate carries.
+inline constexpr char kTlsFaultWrongHost[] = "wrong.example.com";
+
+// The accepted names, as --tls_fault spells them: "expired",
+// "not_yet_valid", "wrong_host", "untrusted_ca" ("none" for kNone).
+std::string TlsFaultName(TlsFault fault);
+
+// Parses a TlsFaultName(). Anything else is INVALID_ARGUMENT naming the
+// value and listing the accepted ones.
+absl::StatusOr<TlsFault> ParseTlsFault(absl::string_view name);
+
 // Mints a CA and a "localhost" server certificate (SANs localhost, 127.0.0.1,
 // ::1), writes `ca.pem`, `server.pem` (mode 0644) and `server.key` (mode
-// 0600) into `dir`, and returns them. `dir` is created mode 0700 if missing
-// (parents as usual); it must not be a symlink, must be owned by this
-// process's user and not be writable by group or others (FAILED_PRECONDITION
-// otherwise). Each file is written to a fresh temporary file
-// (O_CREAT|O_EXCL|O_NOFOLLOW) and renamed into place, so existing files are
-// replaced and a symlink planted at one of the paths is never followed.
+// 0600) into `dir`, and returns them. With a `fault` other than kNone the
+// server certificate has that defect (see TlsFault), `ca.pem` is still the
+// CA clients are meant to trust, and all three files are mode 0600. `dir` is
+// created mode 0700 if missing (parents as usual); it must not be a symlink,
+// must be owned by this process's user and not be writable by group or others
+// (FAILED_PRECONDITION otherwise). Each file is written to a fresh temporary
+// file (O_CREAT|O_EXCL|O_NOFOLLOW) and renamed into place, so existing files
+// are replaced and a symlink planted at one of the paths is never followed.
 // Errors name the path that failed.
 //
 //   absl::StatusOr<SelfSignedBundle> bundle = WriteSelfSignedBundle(dir);
 //   if (!bundle.ok()) return bundle.status();
 //   tls.cert_pem = bundle->server.cert_pem;  // serve with these
 //   tls.key_pem = bundle->server.key_pem;
-absl::StatusOr<SelfSignedBundle> WriteSelfSignedBundle(const std::string& dir);
+absl::StatusOr<SelfSignedBundle> WriteSelfSignedBundle(
+    const std::string& dir, TlsFault fault = TlsFault::kNone);
 
 // Number of PEM certificates in `pem`. Zero certificates, or a certificate
 // block that does not parse, is an InvalidArgument error saying so.

@@ -28,9 +28,11 @@
 namespace workflows::fake {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
+using ::testing::UnorderedElementsAreArray;
 
 struct X509Free {
   void operator()(X509* x) const { X509_free(x); }
@@ -430,6 +432,85 @@ TEST(WriteSelfSignedBundleTest, ReplacesExistingFilesAndTightensKeyMode) {
   struct stat info;
   ASSERT_EQ(stat((dir + "/server.key").c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600);
+}
+
+TEST(WriteSelfSignedBundleTest, EachFaultBreaksVerificationItsOwnWay) {
+  struct Case {
+    TlsFault fault;
+    int verify_result;
+    std::vector<std::string> sans;
+  };
+  const std::vector<std::string> localhost = {"DNS:localhost", "IP:127.0.0.1",
+                                              "IP:::1"};
+  for (const Case& c : std::vector<Case>{
+           {TlsFault::kNone, X509_V_OK, localhost},
+           {TlsFault::kExpired, X509_V_ERR_CERT_HAS_EXPIRED, localhost},
+           {TlsFault::kNotYetValid, X509_V_ERR_CERT_NOT_YET_VALID, localhost},
+           {TlsFault::kWrongHost, X509_V_OK, {"DNS:wrong.example.com"}},
+           {TlsFault::kUntrustedCa,
+            X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, localhost},
+       }) {
+    SCOPED_TRACE(TlsFaultName(c.fault));
+    const std::string dir =
+        TempDir() + "/fault_bundle_" + TlsFaultName(c.fault);
+    absl::StatusOr<SelfSignedBundle> bundle =
+        WriteSelfSignedBundle(dir, c.fault);
+    ASSERT_TRUE(bundle.ok()) << bundle.status();
+    const std::string ca_pem = ReadFile(dir + "/ca.pem");
+    EXPECT_EQ(ca_pem, bundle->ca_pem);
+    EXPECT_EQ(ReadFile(dir + "/server.pem"), bundle->server.cert_pem);
+    EXPECT_EQ(ReadFile(dir + "/server.key"), bundle->server.key_pem);
+    EXPECT_TRUE(ValidateCertificateAndKey(bundle->server).ok());
+    X509Ptr ca = ParseCertificate(ca_pem);
+    X509Ptr leaf = ParseCertificate(bundle->server.cert_pem);
+    ASSERT_NE(ca, nullptr);
+    ASSERT_NE(leaf, nullptr);
+    EXPECT_EQ(Verify(leaf.get(), ca.get()), c.verify_result);
+    EXPECT_THAT(SubjectAltNames(leaf.get()), UnorderedElementsAreArray(c.sans));
+    // A faulty bundle is private throughout; the default keeps its
+    // certificates world-readable, as before.
+    const mode_t expected_mode = c.fault == TlsFault::kNone ? 0644 : 0600;
+    for (const char* name : {"ca.pem", "server.pem"}) {
+      struct stat info;
+      ASSERT_EQ(stat((dir + "/" + name).c_str(), &info), 0) << name;
+      EXPECT_EQ(info.st_mode & 0777, expected_mode) << name;
+    }
+    struct stat key_info;
+    ASSERT_EQ(stat((dir + "/server.key").c_str(), &key_info), 0);
+    EXPECT_EQ(key_info.st_mode & 0777, 0600);
+  }
+}
+
+TEST(WriteSelfSignedBundleTest, FaultyBundleNeverFollowsAPlantedSymlink) {
+  std::string dir = TempDir() + "/fault_bundle_planted";
+  ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+  std::string victim = TempDir() + "/fault_victim_file";
+  std::ofstream(victim) << "precious";
+  ASSERT_EQ(symlink(victim.c_str(), (dir + "/ca.pem").c_str()), 0);
+  ASSERT_TRUE(WriteSelfSignedBundle(dir, TlsFault::kExpired).ok());
+  EXPECT_EQ(ReadFile(victim), "precious");
+  struct stat info;
+  ASSERT_EQ(lstat((dir + "/ca.pem").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISREG(info.st_mode));
+}
+
+TEST(TlsFaultTest, NamesRoundTripAndUnknownNamesListTheAcceptedOnes) {
+  for (TlsFault fault :
+       {TlsFault::kNone, TlsFault::kExpired, TlsFault::kNotYetValid,
+        TlsFault::kWrongHost, TlsFault::kUntrustedCa}) {
+    absl::StatusOr<TlsFault> parsed = ParseTlsFault(TlsFaultName(fault));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, fault);
+  }
+  EXPECT_EQ(TlsFaultName(TlsFault::kNotYetValid), "not_yet_valid");
+  absl::Status bad = ParseTlsFault("revoked").status();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.message(),
+              AllOf(HasSubstr("\"revoked\""),
+                    HasSubstr("expired, not_yet_valid, wrong_host, "
+                              "untrusted_ca")));
+  EXPECT_FALSE(ParseTlsFault("").ok());
+  EXPECT_FALSE(ParseTlsFault("Expired").ok());
 }
 
 TEST(WriteSelfSignedBundleTest, UnwritableDirectoryNamesThePath) {

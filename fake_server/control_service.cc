@@ -386,5 +386,55 @@ grpc::Status ControlService::AdvanceClock(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status ControlService::AdvanceJob(grpc::ServerContext* context,
+                                        const AdvanceJobRequest* request,
+                                        AdvanceJobResponse* response) {
+  grpc::Status refused;
+  Lease server = Admit(context, &refused);
+  if (server == nullptr) return refused;
+  if (request->job_id().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "AdvanceJobRequest.job_id is required, e.g. "
+                        "\"job-000001\"");
+  }
+  InMemoryBackend* backend = server->in_memory_backend();
+  if (backend == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "AdvanceJob needs the fake's in-memory backend; this "
+                        "server has a custom one");
+  }
+  absl::Status advanced;
+  switch (request->how_case()) {
+    case AdvanceJobRequest::kToEnd:
+      advanced = backend->AdvanceJobToEnd(request->job_id());
+      break;
+    case AdvanceJobRequest::kDuration: {
+      absl::StatusOr<absl::Duration> duration =
+          DurationFromProto(request->duration(), "AdvanceJobRequest.duration");
+      if (!duration.ok()) return ToGrpc(duration.status());
+      advanced = backend->AdvanceJobBy(request->job_id(), *duration);
+      break;
+    }
+    case AdvanceJobRequest::kToNextStage:
+    case AdvanceJobRequest::HOW_NOT_SET:
+      advanced = backend->AdvanceJob(request->job_id());
+      break;
+  }
+  if (!advanced.ok()) {
+    return ToGrpc(absl::Status(
+        advanced.code(), absl::StrCat("AdvanceJob: ", advanced.message())));
+  }
+  std::optional<descarteslabs::workflows::Job::State> state =
+      backend->GetJobState(request->job_id());
+  if (!state.has_value()) {
+    // Removed by a Reset between the move and this read.
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("AdvanceJob: job \"", request->job_id(),
+                                     "\" was removed (Reset) meanwhile"));
+  }
+  *response->mutable_state() = *std::move(state);
+  return grpc::Status::OK;
+}
+
 }  // namespace fake
 }  // namespace workflows

@@ -41,8 +41,8 @@ grpc::Status AdmitControlPeer(absl::string_view peer, bool allow_remote);
 // ControlService implements workflows.fake.FakeControl (control.proto): it
 // lets a test in any language script a running fake server — load
 // scenarios, reset, set health, read and wait on the journal, advance a
-// simulated clock. The standalone binary serves it beside the Workflows
-// services.
+// simulated clock or one job. The standalone binary serves it beside the
+// Workflows services.
 //
 // It is registered before the server exists (services must be registered
 // when the server is built), and Attach()ed to it once started; calls before
@@ -96,6 +96,9 @@ class ControlService final : public FakeControl::Service {
   grpc::Status AdvanceClock(grpc::ServerContext* context,
                             const AdvanceClockRequest* request,
                             AdvanceClockResponse* response) override;
+  grpc::Status AdvanceJob(grpc::ServerContext* context,
+                          const AdvanceJobRequest* request,
+                          AdvanceJobResponse* response) override;
 
  private:
   // The attached server for the duration of one control call: Detach()

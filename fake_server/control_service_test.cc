@@ -504,6 +504,188 @@ TEST_F(ControlServiceTest, AdvanceClockMovesJobsAlong) {
       grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Helpers for AdvanceJob: create a job, advance it, read its stage.
+class AdvanceJobTest : public ControlServiceTest {
+ protected:
+  void SetUp() override { StartWith({.allow_remote = false, .clock = clock_}); }
+
+  std::string CreateJob() {
+    grpc::ClientContext context;
+    CreateJobRequest create;
+    create.set_serialized_graft(R"({"returns": 1})");
+    Job created;
+    grpc::Status status = jobs_->CreateJob(&context, create, &created);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return created.id();
+  }
+
+  grpc::Status Advance(AdvanceJobRequest request,
+                       AdvanceJobResponse* response = nullptr) {
+    grpc::ClientContext context;
+    AdvanceJobResponse ignored;
+    return stub_->AdvanceJob(&context, request,
+                             response != nullptr ? response : &ignored);
+  }
+
+  Job::Stage StageOf(const std::string& id) {
+    Job job;
+    grpc::Status status = GetJob(id, &job);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return job.state().stage();
+  }
+
+  std::shared_ptr<SimulatedClock> clock_ = std::make_shared<SimulatedClock>();
+};
+
+TEST_F(AdvanceJobTest, MovesOneJobOnlyAndLeavesTheClock) {
+  ASSERT_TRUE(
+      Load(R"pb(job_progression { stage_duration { seconds: 10 } })pb").ok());
+  const std::string moved = CreateJob();
+  const std::string other = CreateJob();
+  const absl::Time start = clock_->Now();
+
+  AdvanceJobRequest next;  // No `how`: to the next stage.
+  next.set_job_id(moved);
+  AdvanceJobResponse response;
+  ASSERT_TRUE(Advance(next, &response).ok());
+  EXPECT_EQ(response.state().stage(), Job::PREPARING);
+  EXPECT_EQ(response.state().timestamp(), absl::ToUnixMillis(start));
+  next.set_to_next_stage(true);
+  ASSERT_TRUE(Advance(next, &response).ok());
+  EXPECT_EQ(response.state().stage(), Job::RUNNING);
+  EXPECT_EQ(StageOf(moved), Job::RUNNING);
+  EXPECT_EQ(StageOf(other), Job::QUEUED);
+  EXPECT_EQ(clock_->Now(), start);
+
+  AdvanceJobRequest to_end;
+  to_end.set_job_id(moved);
+  to_end.set_to_end(true);
+  ASSERT_TRUE(Advance(to_end, &response).ok());
+  EXPECT_EQ(response.state().stage(), Job::SUCCEEDED);
+  EXPECT_EQ(StageOf(other), Job::QUEUED);
+
+  grpc::Status done = Advance(to_end);
+  EXPECT_EQ(done.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(
+      done.error_message(),
+      HasSubstr(absl::StrCat("job \"", moved, "\" is already SUCCEEDED")));
+}
+
+TEST_F(AdvanceJobTest, DurationRunsTheJobsOwnClockAhead) {
+  ASSERT_TRUE(
+      Load(R"pb(job_progression { stage_duration { seconds: 10 } })pb").ok());
+  const std::string id = CreateJob();
+  AdvanceJobRequest request;
+  request.set_job_id(id);
+  request.mutable_duration()->set_seconds(25);  // 5 s into RUNNING.
+  AdvanceJobResponse response;
+  ASSERT_TRUE(Advance(request, &response).ok());
+  EXPECT_EQ(response.state().stage(), Job::RUNNING);
+  // The simulated clock finishes the stage: 5 s of RUNNING are left.
+  clock_->AdvanceBy(absl::Seconds(4));
+  EXPECT_EQ(StageOf(id), Job::RUNNING);
+  clock_->AdvanceBy(absl::Seconds(1));
+  EXPECT_EQ(StageOf(id), Job::SAVING);
+
+  request.mutable_duration()->set_seconds(0);
+  ASSERT_TRUE(Advance(request, &response).ok());
+  EXPECT_EQ(response.state().stage(), Job::SAVING);
+  request.mutable_duration()->set_seconds(-1);
+  grpc::Status negative = Advance(request);
+  EXPECT_EQ(negative.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(negative.error_message(),
+              HasSubstr("AdvanceJobRequest.duration"));
+}
+
+TEST_F(AdvanceJobTest, UnknownJobIsNotFoundNamingIt) {
+  AdvanceJobRequest request;
+  request.set_job_id("job-nope");
+  grpc::Status status = Advance(request);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(status.error_message(), HasSubstr("job \"job-nope\" not found"));
+  request.set_to_end(true);
+  EXPECT_EQ(Advance(request).error_code(), grpc::StatusCode::NOT_FOUND);
+  request.mutable_duration()->set_seconds(1);
+  EXPECT_EQ(Advance(request).error_code(), grpc::StatusCode::NOT_FOUND);
+  request.set_job_id("");
+  grpc::Status empty = Advance(request);
+  EXPECT_EQ(empty.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(empty.error_message(), HasSubstr("job_id is required"));
+}
+
+// A CANCELLED plan, driven to its end by AdvanceJob while a client watches:
+// the watcher sees every stage, in order, then the stream ends OK.
+TEST_F(AdvanceJobTest, CancelledPlanEndsCancelledAndWatchersSeeEachStage) {
+  ASSERT_TRUE(Load(R"pb(job_progression {
+                          stage_duration { seconds: 10 }
+                          final_stage: CANCELLED
+                          fail_at_stage: RUNNING
+                        })pb")
+                  .ok());
+  const std::string id = CreateJob();
+  grpc::ClientContext watch_context;
+  descarteslabs::workflows::WatchJobRequest watch;
+  watch.set_id(id);
+  std::unique_ptr<grpc::ClientReader<Job::State>> states =
+      jobs_->WatchJob(&watch_context, watch);
+  Job::State state;
+  ASSERT_TRUE(states->Read(&state));
+  EXPECT_EQ(state.stage(), Job::QUEUED);
+
+  AdvanceJobRequest request;
+  request.set_job_id(id);
+  request.set_to_end(true);
+  AdvanceJobResponse response;
+  ASSERT_TRUE(Advance(request, &response).ok());
+  EXPECT_EQ(response.state().stage(), Job::CANCELLED);
+  EXPECT_FALSE(response.state().has_error());
+
+  std::vector<Job::Stage> seen;
+  while (states->Read(&state)) seen.push_back(state.stage());
+  EXPECT_TRUE(states->Finish().ok());
+  EXPECT_THAT(seen, ElementsAre(Job::PREPARING, Job::RUNNING, Job::CANCELLED));
+}
+
+// The same plan on the simulated clock alone: CANCELLED when RUNNING ends.
+TEST_F(AdvanceJobTest, CancelledPlanFollowsTheSimulatedClock) {
+  ASSERT_TRUE(Load(R"pb(job_progression {
+                          stage_duration { seconds: 10 }
+                          final_stage: CANCELLED
+                        })pb")
+                  .ok());
+  const std::string id = CreateJob();
+  clock_->AdvanceBy(absl::Seconds(29));
+  EXPECT_EQ(StageOf(id), Job::RUNNING);
+  clock_->AdvanceBy(absl::Seconds(1));
+  EXPECT_EQ(StageOf(id), Job::CANCELLED);
+  clock_->AdvanceBy(absl::Hours(1));
+  EXPECT_EQ(StageOf(id), Job::CANCELLED);
+}
+
+TEST(AdvanceJobCustomBackendTest, NeedsTheInMemoryBackend) {
+  FakeServerOptions options;
+  options.transport = Transport::kInProcess;
+  // Any backend passed in is custom, even an InMemoryBackend.
+  options.backend = std::make_shared<InMemoryBackend>();
+  auto fake = FakeWorkflowsServer::Start(options).value();
+  ControlService control({});
+  control.Attach(fake.get());
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&control);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = FakeControl::NewStub(server->InProcessChannel({}));
+  grpc::ClientContext context;
+  AdvanceJobRequest request;
+  request.set_job_id("job-000001");
+  AdvanceJobResponse response;
+  grpc::Status status = stub->AdvanceJob(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(status.error_message(), HasSubstr("custom"));
+  server->Shutdown();
+  fake->Shutdown();
+  control.Detach();
+}
+
 TEST_F(ControlServiceTest, ResetDropsRulesAndJournal) {
   ASSERT_TRUE(Load(kFlakyGetJob).ok());
   grpc::ClientContext context;

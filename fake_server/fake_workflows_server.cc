@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "fake_server/certificates.h"
 #include "fake_server/job_progression.h"
+#include "fake_server/seed.h"
 
 namespace workflows {
 namespace fake {
@@ -113,9 +114,10 @@ absl::StatusOr<JobProgression> ToJobProgression(const JobPlan& plan) {
     progression.stage_duration =
         absl::Seconds(plan.stage_duration().seconds()) +
         absl::Nanoseconds(plan.stage_duration().nanos());
-    if (progression.stage_duration <= absl::ZeroDuration()) {
+    // Zero is instant: the job runs to its end as soon as it is created.
+    if (progression.stage_duration < absl::ZeroDuration()) {
       return absl::InvalidArgumentError(
-          "job_progression.stage_duration must be positive");
+          "job_progression.stage_duration must not be negative");
     }
   }
   switch (plan.final_stage()) {
@@ -124,9 +126,19 @@ absl::StatusOr<JobProgression> ToJobProgression(const JobPlan& plan) {
       return progression;
     case dw::Job::FAILED:
       break;
+    case dw::Job::CANCELLED:
+      if (plan.error_code() != dw::ERROR_NONE ||
+          !plan.error_message().empty()) {
+        return absl::InvalidArgumentError(
+            "job_progression.error_code and error_message apply to FAILED "
+            "only; a CANCELLED job has no error");
+      }
+      progression.end_stage = dw::Job::CANCELLED;
+      break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(
-          "job_progression.final_stage must be SUCCEEDED or FAILED, not ",
+          "job_progression.final_stage must be SUCCEEDED, FAILED or "
+          "CANCELLED, not ",
           dw::Job::Stage_Name(plan.final_stage())));
   }
   progression.fail_in_stage = plan.fail_at_stage() == dw::Job::UNSPECIFIED
@@ -309,9 +321,8 @@ absl::Status FakeWorkflowsServer::LoadScenario(const Scenario& scenario) {
     }
     progression = *std::move(converted);
   }
-  const bool touches_backend = scenario.seed().workflows_size() > 0 ||
-                               scenario.seed().jobs_size() > 0 ||
-                               progression.has_value();
+  const bool touches_backend =
+      !SeedIsEmpty(scenario.seed()) || progression.has_value();
   if (touches_backend) {
     if (in_memory_ == nullptr) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -319,14 +330,10 @@ absl::Status FakeWorkflowsServer::LoadScenario(const Scenario& scenario) {
           ": seed and job_progression need the in-memory backend, but this "
           "server has a custom backend"));
     }
-    // A scratch backend accepts exactly what the real one will.
-    InMemoryBackend scratch;
-    for (int i = 0; i < scenario.seed().workflows_size(); ++i) {
-      absl::Status valid = scratch.PutWorkflow(scenario.seed().workflows(i));
-      if (!valid.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ": seed.workflows[", i, "]: ", valid.message()));
-      }
+    const std::vector<SeedProblem> problems = CheckSeed(scenario.seed());
+    if (!problems.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": ", problems.front().ToString()));
     }
   }
   // Script::Load is itself all or nothing, and is the last step that can
@@ -340,14 +347,11 @@ absl::Status FakeWorkflowsServer::LoadScenario(const Scenario& scenario) {
     health_->SetStatus(service, status);
   }
   if (touches_backend) {
-    for (const auto& workflow : scenario.seed().workflows()) {
-      // Validated above.
-      in_memory_->PutWorkflow(workflow).IgnoreError();
-    }
+    // Seeded jobs follow the scenario's progression.
     if (progression.has_value()) {
       in_memory_->SetDefaultJobProgression(*std::move(progression));
     }
-    for (const auto& job : scenario.seed().jobs()) in_memory_->PutJob(job);
+    ApplySeed(scenario.seed(), in_memory_.get());  // Validated above.
   }
   return absl::OkStatus();
 }

@@ -24,6 +24,7 @@
 #include "google/protobuf/text_format.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "proto/discover.grpc.pb.h"
 #include "proto/job.grpc.pb.h"
 #include "proto/rpc_status.pb.h"
 #include "proto/workflow.grpc.pb.h"
@@ -1161,6 +1162,157 @@ TEST_P(FakeWorkflowsServerTest, LoadScenarioIsAllOrNothing) {
   ASSERT_TRUE(jobs_->GetJob(&job_context, job_request, &job).ok());
   EXPECT_EQ(job.state().stage(), dw::Job::FAILED);
   EXPECT_EQ(job.state().error().code(), dw::ERROR_OOM);
+}
+
+TEST_P(FakeWorkflowsServerTest, LoadScenarioSeedsXyzsGrantsAndSessionLogs) {
+  Scenario seeded;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(
+        seed {
+          xyzs { id: "xyz-tiles" name: "tiles" serialized_graft: "{}" }
+          xyzs { name: "unnamed" }
+          access_grants {
+            asset_name: "asset/workflow/a@example.com:wf"
+            entity { type: "user-email" id: "b@example.com" }
+            access: "workflows/role/viewer"
+          }
+          xyz_session_logs {
+            xyz_id: "xyz-tiles"
+            records {
+              session_id: "s1"
+              record { level: ERROR message: "tile failed" timestamp: 5 }
+            }
+            records {
+              session_id: "s2"
+              record { level: INFO message: "other session" }
+            }
+          }
+        }
+      )pb",
+      &seeded));
+  ASSERT_TRUE(server_->LoadScenario(seeded).ok());
+
+  auto xyz_api = dw::XYZAPI::NewStub(channel_);
+  grpc::ClientContext get_context;
+  dw::GetXYZRequest get;
+  get.set_xyz_id("xyz-tiles");
+  dw::XYZ xyz;
+  ASSERT_TRUE(xyz_api->GetXYZ(&get_context, get, &xyz).ok());
+  EXPECT_EQ(xyz.name(), "tiles");
+  // Filled in as CreateXYZ would have, for the default identity.
+  EXPECT_EQ(xyz.user(), Identity().user);
+  EXPECT_EQ(xyz.created_timestamp(), absl::ToUnixMillis(clock_->Now()));
+  EXPECT_THAT(xyz.url_template(), HasSubstr("/xyz/xyz-tiles/{z}/{x}/{y}.png"));
+  EXPECT_TRUE(xyz.has_expires_timestamp());
+
+  // ListXYZ lists both as the caller's own, in seed order.
+  grpc::ClientContext list_context;
+  auto listed = xyz_api->ListXYZ(&list_context, dw::ListXYZRequest());
+  std::vector<std::string> names;
+  for (dw::XYZ each; listed->Read(&each);) names.push_back(each.name());
+  EXPECT_TRUE(listed->Finish().ok());
+  EXPECT_THAT(names, ElementsAre("tiles", "unnamed"));
+
+  // Session logs: the stream sends the seeded record of session s1, then
+  // stays open for more; cancel it once read.
+  grpc::ClientContext logs_context;
+  dw::GetXYZSessionLogsRequest logs_request;
+  logs_request.set_xyz_id("xyz-tiles");
+  logs_request.set_session_id("s1");
+  auto logs = xyz_api->GetXYZSessionLogs(&logs_context, logs_request);
+  dw::XYZLogRecord log;
+  ASSERT_TRUE(logs->Read(&log));
+  EXPECT_EQ(log.record().message(), "tile failed");
+  EXPECT_EQ(log.record().timestamp(), 5);
+  logs_context.TryCancel();
+  while (logs->Read(&log)) ADD_FAILURE() << "unexpected " << log.session_id();
+  EXPECT_EQ(logs->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The handler notices the cancel within kDoneCheckInterval.
+  ASSERT_TRUE(
+      server_->journal().WaitForCalls("GetXYZSessionLogs", 1, kPrompt).ok());
+
+  auto grants =
+      descarteslabs::discover::v0alpha::AccessGrantApi::NewStub(channel_);
+  grpc::ClientContext grants_context;
+  descarteslabs::discover::v0alpha::ListAccessGrantsRequest grants_request;
+  grants_request.set_asset_name("asset/workflow/a@example.com:wf");
+  descarteslabs::discover::v0alpha::ListAccessGrantsResponse grants_response;
+  ASSERT_TRUE(
+      grants
+          ->ListAccessGrants(&grants_context, grants_request, &grants_response)
+          .ok());
+  ASSERT_EQ(grants_response.access_grants_size(), 1);
+  EXPECT_EQ(grants_response.access_grants(0).entity().id(), "b@example.com");
+  EXPECT_TRUE(grants_response.access_grants(0).has_create_time());
+}
+
+TEST_P(FakeWorkflowsServerTest, BadSeedChangesNothing) {
+  Scenario bad;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(
+        name: "bad_seed"
+        seed {
+          xyzs { id: "xyz-ok" }
+          xyz_session_logs { xyz_id: "xyz-elsewhere" }
+        }
+      )pb",
+      &bad));
+  absl::Status status = server_->LoadScenario(bad);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("scenario \"bad_seed\": seed.xyz_session_logs[0]: "
+                        "xyz_id \"xyz-elsewhere\" is not the id of an XYZ "
+                        "in seed.xyzs"));
+  EXPECT_EQ(server_->in_memory_backend()->FindXYZ("xyz-ok"), std::nullopt);
+}
+
+// Zero stage_duration is instant: a created job is SUCCEEDED at once (its
+// history still has every stage). CANCELLED plans end without an error.
+TEST_P(FakeWorkflowsServerTest, ZeroStageDurationAndCancelledPlans) {
+  Scenario instant;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(job_progression { stage_duration {} })pb", &instant));
+  ASSERT_TRUE(server_->LoadScenario(instant).ok());
+  const std::string id = CreateJob();
+  grpc::ClientContext watch_context;
+  dw::WatchJobRequest watch;
+  watch.set_id(id);
+  auto states = jobs_->WatchJob(&watch_context, watch);
+  std::vector<dw::Job::Stage> stages;
+  for (dw::Job::State state; states->Read(&state);) {
+    stages.push_back(state.stage());
+  }
+  EXPECT_TRUE(states->Finish().ok());
+  EXPECT_THAT(stages, ElementsAre(dw::Job::SUCCEEDED));
+  EXPECT_THAT(server_->in_memory_backend()->GetJobHistory(id), SizeIs(5));
+
+  Scenario cancelled;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(job_progression {
+             stage_duration { seconds: 1 }
+             final_stage: CANCELLED
+             fail_at_stage: QUEUED
+           })pb",
+      &cancelled));
+  ASSERT_TRUE(server_->LoadScenario(cancelled).ok());
+  const std::string cancelled_id = CreateJob();
+  clock_->AdvanceBy(absl::Seconds(1));
+  std::optional<dw::Job::State> state =
+      server_->in_memory_backend()->GetJobState(cancelled_id);
+  ASSERT_TRUE(state.has_value());
+  EXPECT_EQ(state->stage(), dw::Job::CANCELLED);
+  EXPECT_FALSE(state->has_error());
+
+  Scenario negative;
+  negative.mutable_job_progression()->mutable_stage_duration()->set_nanos(-1);
+  EXPECT_THAT(server_->LoadScenario(negative).message(),
+              HasSubstr("stage_duration must not be negative"));
+  Scenario cancelled_with_error;
+  cancelled_with_error.mutable_job_progression()->set_final_stage(
+      dw::Job::CANCELLED);
+  cancelled_with_error.mutable_job_progression()->set_error_message("x");
+  EXPECT_THAT(server_->LoadScenario(cancelled_with_error).message(),
+              HasSubstr("apply to FAILED only"));
 }
 
 // --- Not parameterised: options, transports, several servers. ---

@@ -108,27 +108,34 @@ grpc::Status ParseDatetime(absl::string_view field, const std::string& value,
       error));
 }
 
+// `field`.`name`, or `name` alone when `field` is empty.
+std::string SubField(absl::string_view field, absl::string_view name) {
+  return field.empty() ? std::string(name) : absl::StrCat(field, ".", name);
+}
+
 grpc::Status ValidateGrant(absl::string_view field, bool present,
                            const discover::AccessGrant& grant) {
   if (!present) return InvalidArgument(absl::StrCat(field, " is required"));
   if (grant.asset_name().empty()) {
-    return InvalidArgument(absl::StrCat(
-        field,
-        ".asset_name is required, e.g. \"asset/workflow/<workflow id>\""));
+    return InvalidArgument(
+        absl::StrCat(SubField(field, "asset_name"),
+                     " is required, e.g. \"asset/workflow/<workflow id>\""));
   }
   if (!grant.has_entity() || grant.entity().id().empty()) {
-    return InvalidArgument(absl::StrCat(
-        field, ".entity.id is required (a user email or organization id)"));
+    return InvalidArgument(
+        absl::StrCat(SubField(field, "entity.id"),
+                     " is required (a user email or organization id)"));
   }
   const std::string& type = grant.entity().type();
   if (type != "user-email" && type != "organization") {
     return InvalidArgument(
-        absl::StrCat(field, ".entity.type \"", type,
+        absl::StrCat(SubField(field, "entity.type"), " \"", type,
                      "\" must be \"user-email\" or \"organization\""));
   }
   if (grant.access().empty()) {
-    return InvalidArgument(absl::StrCat(
-        field, ".access is required, e.g. \"workflows/role/viewer\""));
+    return InvalidArgument(
+        absl::StrCat(SubField(field, "access"),
+                     " is required, e.g. \"workflows/role/viewer\""));
   }
   return grpc::Status::OK;
 }
@@ -269,6 +276,55 @@ std::string InMemoryBackend::PutXYZ(wf::XYZ xyz) {
   return id;
 }
 
+std::string InMemoryBackend::SeedXYZ(wf::XYZ xyz) {
+  const absl::Time now = Now();
+  if (xyz.user().empty()) xyz.set_user(default_identity_.user);
+  if (xyz.org().empty()) xyz.set_org(default_identity_.org);
+  if (xyz.created_timestamp() == 0) xyz.set_created_timestamp(Millis(now));
+  if (xyz.updated_timestamp() == 0) {
+    xyz.set_updated_timestamp(xyz.created_timestamp());
+  }
+  if (!xyz.has_expires_timestamp()) {
+    SetTimestamp(absl::FromUnixMillis(xyz.created_timestamp()) +
+                     absl::Hours(24) * default_xyz_days_to_expiration_,
+                 xyz.mutable_expires_timestamp());
+  }
+  absl::MutexLock lock(&mu_);
+  if (xyz.id().empty()) xyz.set_id(NextIdLocked("xyz"));
+  const std::string& channel =
+      xyz.channel().empty() ? kDefaultChannel : xyz.channel();
+  if (xyz.url_template().empty()) {
+    xyz.set_url_template(absl::StrCat(url_base_, "/", channel, "/xyz/",
+                                      xyz.id(), "/{z}/{x}/{y}.png"));
+  }
+  if (xyz.wmts_url_template().empty()) {
+    xyz.set_wmts_url_template(absl::StrCat(url_base_, "/", channel,
+                                           "/wmts/xyz/", xyz.id(),
+                                           "/1.0.0/WMTSCapabilities.xml"));
+  }
+  std::string id = xyz.id();
+  xyzs_[id] = XYZRecord{std::move(xyz), next_sequence_++};
+  return id;
+}
+
+absl::Status InMemoryBackend::PutAccessGrant(discover::AccessGrant grant) {
+  grpc::Status valid = ValidateGrant("", true, grant);
+  if (!valid.ok()) return absl::InvalidArgumentError(valid.error_message());
+  ClearDeleteTime(grant);
+  if (!grant.has_create_time()) {
+    SetTimestamp(Now(), grant.mutable_create_time());
+  }
+  if (!grant.has_update_time()) {
+    *grant.mutable_update_time() = grant.create_time();
+  }
+  GrantKey key(grant.asset_name(), grant.entity().type(), grant.entity().id(),
+               grant.access());
+  absl::MutexLock lock(&mu_);
+  // Granting twice is idempotent: the first grant is kept.
+  grants_.emplace(std::move(key), std::move(grant));
+  return absl::OkStatus();
+}
+
 absl::Status InMemoryBackend::AppendXYZLog(const std::string& xyz_id,
                                            wf::XYZLogRecord record) {
   {
@@ -336,6 +392,50 @@ absl::Status InMemoryBackend::AdvanceJob(const std::string& job_id) {
           absl::StrCat("job \"", job_id, "\" not found"));
     }
     if (!record->timeline.Step(Now())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job \"", job_id, "\" is already ",
+                       wf::Job::Stage_Name(record->timeline.current().stage()),
+                       " and cannot advance"));
+    }
+  }
+  signal_->Notify();
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryBackend::AdvanceJobToEnd(const std::string& job_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    JobRecord* record = FindJobLocked(job_id);
+    if (record == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("job \"", job_id, "\" not found"));
+    }
+    if (!record->timeline.StepToEnd(Now())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("job \"", job_id, "\" is already ",
+                       wf::Job::Stage_Name(record->timeline.current().stage()),
+                       " and cannot advance"));
+    }
+  }
+  signal_->Notify();
+  return absl::OkStatus();
+}
+
+absl::Status InMemoryBackend::AdvanceJobBy(const std::string& job_id,
+                                           absl::Duration duration) {
+  if (duration < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a job cannot advance by a negative duration (",
+                     absl::FormatDuration(duration), ")"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    JobRecord* record = FindJobLocked(job_id);
+    if (record == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("job \"", job_id, "\" not found"));
+    }
+    if (!record->timeline.Skip(duration, Now())) {
       return absl::FailedPreconditionError(
           absl::StrCat("job \"", job_id, "\" is already ",
                        wf::Job::Stage_Name(record->timeline.current().stage()),

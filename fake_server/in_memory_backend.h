@@ -84,6 +84,17 @@ class InMemoryBackend : public Backend {
                      std::optional<JobProgression> progression = std::nullopt);
   // Stores `xyz` as is; assigns an id when empty and returns the id.
   std::string PutXYZ(descarteslabs::workflows::XYZ xyz);
+  // Stores `xyz` as CreateXYZ would have made it for the default identity:
+  // fills an empty id, user, org, created/updated timestamps,
+  // expires_timestamp, url_template and wmts_url_template, and keeps the
+  // rest. Returns the id. (Scenario seeds use it.)
+  std::string SeedXYZ(descarteslabs::workflows::XYZ xyz);
+  // Stores `grant` as CreateAccessGrant does (a grant already there is
+  // kept); unset create_time/update_time are set from the clock.
+  // INVALID_ARGUMENT naming the missing or bad field, as CreateAccessGrant
+  // reports it (e.g. "entity.type \"team\" must be ...").
+  absl::Status PutAccessGrant(
+      descarteslabs::discover::v0alpha::AccessGrant grant);
   // Appends a session log record to XYZ `xyz_id`; open GetXYZSessionLogs
   // streams send it if it matches their filter. A zero record timestamp is
   // set from the clock. NOT_FOUND if the XYZ does not exist.
@@ -104,6 +115,16 @@ class InMemoryBackend : public Backend {
   // Moves the job one stage now, whatever its progression. NOT_FOUND if
   // unknown, FAILED_PRECONDITION if already terminal.
   absl::Status AdvanceJob(const std::string& job_id);
+  // Moves the job through every remaining stage now, to the stage its
+  // progression ends in (SUCCEEDED, or FAILED/CANCELLED for a FailIn or
+  // CancelIn progression). Errors as AdvanceJob.
+  absl::Status AdvanceJobToEnd(const std::string& job_id);
+  // Runs this job's progression `duration` ahead of the clock (see
+  // JobTimeline::Skip): the stages it would reach in that time are entered
+  // now, and its current stage has that much less left. Other jobs and the
+  // clock are untouched; a Manual() job does not move. Errors as
+  // AdvanceJob, and INVALID_ARGUMENT for a negative duration.
+  absl::Status AdvanceJobBy(const std::string& job_id, absl::Duration duration);
 
   std::optional<descarteslabs::workflows::Job::State> GetJobState(
       const std::string& job_id) const;

@@ -29,6 +29,15 @@ JobProgression JobProgression::FailIn(Job::Stage stage, ErrorCode code,
   return progression;
 }
 
+JobProgression JobProgression::CancelIn(Job::Stage stage,
+                                        absl::Duration stage_duration) {
+  JobProgression progression;
+  progression.stage_duration = stage_duration;
+  progression.fail_in_stage = stage;
+  progression.end_stage = Job::CANCELLED;
+  return progression;
+}
+
 bool IsTerminalStage(Job::Stage stage) {
   return stage == Job::SUCCEEDED || stage == Job::FAILED ||
          stage == Job::CANCELLED;
@@ -121,7 +130,9 @@ void JobTimeline::Enter(Job::Stage stage, absl::Time at) {
 }
 
 Job::Stage JobTimeline::AutomaticNext(Job::Stage stage) const {
-  return stage == progression_.fail_in_stage ? Job::FAILED : NextStage(stage);
+  if (stage != progression_.fail_in_stage) return NextStage(stage);
+  return progression_.end_stage == Job::CANCELLED ? Job::CANCELLED
+                                                  : Job::FAILED;
 }
 
 absl::Time JobTimeline::next_transition() const {
@@ -160,6 +171,46 @@ bool JobTimeline::Cancel(absl::Time now) {
   AdvanceTo(now);
   if (terminal()) return false;
   Enter(Job::CANCELLED, now);
+  return true;
+}
+
+bool JobTimeline::StepToEnd(absl::Time now) {
+  AdvanceTo(now);
+  if (terminal()) return false;
+  // Each step enters a later stage, so kMaxTransitions + 1 steps (from
+  // QUEUED) always suffice; a seeded stage the progression does not know
+  // has no next stage and stays.
+  for (int steps = 0; steps <= kMaxTransitions && !terminal(); ++steps) {
+    const Job::Stage next = AutomaticNext(current().stage());
+    if (next == current().stage()) break;
+    Enter(next, now);
+  }
+  return true;
+}
+
+bool JobTimeline::Skip(absl::Duration ahead, absl::Time now) {
+  AdvanceTo(now);
+  if (terminal()) return false;
+  if (ahead <= absl::ZeroDuration() ||
+      progression_.stage_duration == absl::InfiniteDuration()) {
+    return true;
+  }
+  // On the job's own clock it is `job_now`, and the current stage began at
+  // `job_stage_start` (the clocks agreed until now). Saturates to
+  // InfiniteFuture, which runs the job to its end.
+  const absl::Time job_now = now + ahead;
+  absl::Time job_stage_start = stage_started_;
+  for (int transitions = 0; transitions < kMaxTransitions; ++transitions) {
+    const Job::Stage next_stage = AutomaticNext(current().stage());
+    if (terminal() || next_stage == current().stage()) break;
+    const absl::Time next = job_stage_start + progression_.stage_duration;
+    if (next == absl::InfiniteFuture() || next > job_now) break;
+    Enter(next_stage, now);  // Stamped now: it happens now for everyone else.
+    job_stage_start = next;
+  }
+  // Back on the backend's clock, the stage it is in began `ahead` earlier;
+  // never later than `now`, since job_stage_start <= job_now.
+  stage_started_ = job_stage_start - ahead;
   return true;
 }
 

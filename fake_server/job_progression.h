@@ -14,22 +14,31 @@ namespace fake {
 // JobProgression says how a fake job moves through its stages: QUEUED,
 // PREPARING, RUNNING, SAVING, then SUCCEEDED, each stage lasting
 // `stage_duration` of the backend's clock; or, when `fail_in_stage` is set,
-// FAILED with `error_code` and `error_message` instead of leaving that stage.
+// `end_stage` instead of leaving that stage: FAILED with `error_code` and
+// `error_message`, or CANCELLED. A zero `stage_duration` runs the job to its
+// end at once.
 //
 //   // Reaches RUNNING after 2 s, then fails with ERROR_OOM at 3 s.
 //   JobProgression p = JobProgression::FailIn(
 //       Job::RUNNING, descarteslabs::workflows::ERROR_OOM, "out of memory");
 //   // Moves only when the test calls InMemoryBackend::AdvanceJob.
 //   JobProgression manual = JobProgression::Manual();
+//   // Cancelled (as if by someone else) when it would leave PREPARING.
+//   JobProgression cancelled = JobProgression::CancelIn(Job::PREPARING);
 struct JobProgression {
   // Clock time spent in each non-terminal stage. absl::InfiniteDuration()
   // means the job only moves when stepped explicitly.
   absl::Duration stage_duration = absl::Seconds(1);
 
-  // The stage in which the job fails (QUEUED..SAVING); UNSPECIFIED means it
-  // succeeds.
+  // The stage in which the job ends early (QUEUED..SAVING); UNSPECIFIED
+  // means it succeeds.
   descarteslabs::workflows::Job::Stage fail_in_stage =
       descarteslabs::workflows::Job::UNSPECIFIED;
+  // The stage entered instead of leaving `fail_in_stage`: FAILED (with
+  // `error_code` and `error_message`) or CANCELLED (no error, like a job
+  // cancelled through CancelJob).
+  descarteslabs::workflows::Job::Stage end_stage =
+      descarteslabs::workflows::Job::FAILED;
   descarteslabs::workflows::ErrorCode error_code =
       descarteslabs::workflows::ERROR_UNKNOWN;
   std::string error_message = "job failed";
@@ -46,6 +55,10 @@ struct JobProgression {
   static JobProgression FailIn(
       descarteslabs::workflows::Job::Stage stage,
       descarteslabs::workflows::ErrorCode code, std::string message,
+      absl::Duration stage_duration = absl::Seconds(1));
+  // A job that is CANCELLED when it would leave `stage`.
+  static JobProgression CancelIn(
+      descarteslabs::workflows::Job::Stage stage,
       absl::Duration stage_duration = absl::Seconds(1));
 };
 
@@ -86,6 +99,17 @@ class JobTimeline {
 
   // Moves to CANCELLED at `now`. Returns false if the job is already terminal.
   bool Cancel(absl::Time now);
+
+  // Moves through every remaining stage at `now` (after applying due
+  // transitions), to the stage its progression ends in. Returns false if the
+  // job is already terminal.
+  bool StepToEnd(absl::Time now);
+
+  // Runs this job's own clock `ahead` in front of `now`: the transitions its
+  // progression would make in that time happen now (stamped `now`), and the
+  // stage it ends in has `ahead` less of its duration left. A manual
+  // progression does not move. Returns false if the job is already terminal.
+  bool Skip(absl::Duration ahead, absl::Time now);
 
   // Replaces the progression from now on; the current stage is kept and its
   // duration restarts at `now`.

@@ -67,6 +67,92 @@ TEST(JobTimelineTest, FailsInTheScriptedStageWithError) {
   EXPECT_FALSE(timeline.history()[2].has_error());
 }
 
+TEST(JobTimelineTest, CancelInEndsCancelledWithoutAnError) {
+  JobTimeline timeline(JobProgression::CancelIn(Job::PREPARING), Job::QUEUED,
+                       kStart);
+  timeline.AdvanceTo(kStart + absl::Milliseconds(1999));
+  EXPECT_EQ(timeline.current().stage(), Job::PREPARING);
+  timeline.AdvanceTo(kStart + absl::Seconds(2));
+  EXPECT_THAT(Stages(timeline),
+              ElementsAre(Job::QUEUED, Job::PREPARING, Job::CANCELLED));
+  EXPECT_TRUE(timeline.terminal());
+  EXPECT_FALSE(timeline.current().has_error());
+  EXPECT_EQ(timeline.current().timestamp(),
+            absl::ToUnixMillis(kStart + absl::Seconds(2)));
+  // The counters stay where PREPARING left them.
+  EXPECT_EQ(timeline.current().tasks_progress().ready().value(), 4u);
+  timeline.AdvanceTo(kStart + absl::Hours(1));
+  EXPECT_EQ(timeline.history().size(), 3u);
+}
+
+TEST(JobTimelineTest, CancelInTheFirstAndLastRunningStages) {
+  JobTimeline queued(JobProgression::CancelIn(Job::QUEUED), Job::QUEUED,
+                     kStart);
+  queued.AdvanceTo(kStart + absl::Seconds(1));
+  EXPECT_THAT(Stages(queued), ElementsAre(Job::QUEUED, Job::CANCELLED));
+  JobTimeline saving(JobProgression::CancelIn(Job::SAVING), Job::QUEUED,
+                     kStart);
+  saving.AdvanceTo(kStart + absl::Hours(1));
+  EXPECT_THAT(Stages(saving),
+              ElementsAre(Job::QUEUED, Job::PREPARING, Job::RUNNING,
+                          Job::SAVING, Job::CANCELLED));
+}
+
+TEST(JobTimelineTest, StepToEndFollowsTheProgressionToItsEnd) {
+  JobTimeline cancelled(JobProgression::CancelIn(Job::RUNNING), Job::QUEUED,
+                        kStart);
+  EXPECT_TRUE(cancelled.StepToEnd(kStart + absl::Milliseconds(10)));
+  EXPECT_THAT(Stages(cancelled), ElementsAre(Job::QUEUED, Job::PREPARING,
+                                             Job::RUNNING, Job::CANCELLED));
+  for (const Job::State& state : cancelled.history()) {
+    if (state.stage() == Job::QUEUED) continue;
+    EXPECT_EQ(state.timestamp(),
+              absl::ToUnixMillis(kStart + absl::Milliseconds(10)));
+  }
+  EXPECT_FALSE(cancelled.StepToEnd(kStart + absl::Seconds(1)));
+
+  JobTimeline manual(JobProgression::Manual(), Job::QUEUED, kStart);
+  EXPECT_TRUE(manual.StepToEnd(kStart));
+  EXPECT_EQ(manual.current().stage(), Job::SUCCEEDED);
+  EXPECT_EQ(manual.history().size(), 5u);
+
+  Job::State unknown;
+  unknown.set_stage(static_cast<Job::Stage>(42));
+  JobTimeline seeded(JobProgression(), unknown, kStart);
+  EXPECT_TRUE(seeded.StepToEnd(kStart));
+  EXPECT_EQ(seeded.history().size(), 1u);
+}
+
+TEST(JobTimelineTest, SkipRunsTheJobsOwnClockAhead) {
+  JobTimeline timeline(JobProgression(), Job::QUEUED, kStart);
+  // At 0.2 s, 2.5 s more of the job's clock make it 2.7 s into its life:
+  // PREPARING and RUNNING are entered now, with 0.3 s of RUNNING left.
+  const absl::Time now = kStart + absl::Milliseconds(200);
+  EXPECT_TRUE(timeline.Skip(absl::Milliseconds(2500), now));
+  EXPECT_THAT(Stages(timeline),
+              ElementsAre(Job::QUEUED, Job::PREPARING, Job::RUNNING));
+  EXPECT_EQ(timeline.current().timestamp(), absl::ToUnixMillis(now));
+  EXPECT_EQ(timeline.next_transition(), now + absl::Milliseconds(300));
+  // Less than what is left of the stage: only the time left shrinks.
+  EXPECT_TRUE(timeline.Skip(absl::Milliseconds(200), now));
+  EXPECT_EQ(timeline.current().stage(), Job::RUNNING);
+  EXPECT_EQ(timeline.next_transition(), now + absl::Milliseconds(100));
+  timeline.AdvanceTo(now + absl::Milliseconds(99));
+  EXPECT_EQ(timeline.current().stage(), Job::RUNNING);
+  timeline.AdvanceTo(now + absl::Milliseconds(100));
+  EXPECT_EQ(timeline.current().stage(), Job::SAVING);
+  // Far ahead: to the end, and no further.
+  EXPECT_TRUE(timeline.Skip(absl::Hours(1), now + absl::Seconds(1)));
+  EXPECT_EQ(timeline.current().stage(), Job::SUCCEEDED);
+  EXPECT_FALSE(timeline.Skip(absl::Hours(1), now + absl::Seconds(1)));
+}
+
+TEST(JobTimelineTest, SkipNeverMovesAManualJob) {
+  JobTimeline timeline(JobProgression::Manual(), Job::QUEUED, kStart);
+  EXPECT_TRUE(timeline.Skip(absl::Hours(1000), kStart));
+  EXPECT_THAT(Stages(timeline), ElementsAre(Job::QUEUED));
+}
+
 TEST(JobTimelineTest, ManualOnlyMovesWhenStepped) {
   JobTimeline timeline(JobProgression::Manual(), Job::QUEUED, kStart);
   timeline.AdvanceTo(kStart + absl::Hours(1000));

@@ -514,6 +514,39 @@ std::vector<RecordedCall> Journal::Calls(absl::string_view method) const {
   return CallsIn(std::nullopt, method);
 }
 
+absl::StatusOr<std::vector<RecordedCall>> Journal::TryCalls(
+    absl::string_view method) const {
+  if (absl::Status valid = ValidateMethodQuery(method); !valid.ok()) {
+    return valid;
+  }
+  return CallsIn(std::nullopt, method);
+}
+
+absl::StatusOr<int64_t> Journal::TryCountCalls(absl::string_view method) const {
+  if (absl::Status valid = ValidateMethodQuery(method); !valid.ok()) {
+    return valid;
+  }
+  absl::MutexLock lock(&mu_);
+  return CountLocked(std::nullopt, method);
+}
+
+absl::StatusOr<std::vector<RecordedCall>> Journal::TrySessionCalls(
+    absl::string_view session, absl::string_view method) const {
+  if (absl::Status valid = ValidateMethodQuery(method); !valid.ok()) {
+    return valid;
+  }
+  return CallsIn(session, method);
+}
+
+absl::StatusOr<int64_t> Journal::TryCountSessionCalls(
+    absl::string_view session, absl::string_view method) const {
+  if (absl::Status valid = ValidateMethodQuery(method); !valid.ok()) {
+    return valid;
+  }
+  absl::MutexLock lock(&mu_);
+  return CountLocked(session, method);
+}
+
 std::vector<RecordedCall> Journal::SessionCalls(
     absl::string_view session) const {
   return CallsIn(session, "");

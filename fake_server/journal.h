@@ -19,6 +19,7 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/container/node_hash_set.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -66,7 +67,7 @@ struct JournalOptions {
 // a call, and the RecordedCall messages are built only when read.
 //
 //   Journal& journal = server->journal();
-//   ASSERT_TRUE(journal.WaitForCalls("GetJob", 2, absl::Seconds(5)).ok());
+//   ASSERT_THAT(journal.WaitForCalls("GetJob", 2, absl::Seconds(5)), IsOk());
 //   std::vector<RecordedCall> calls = journal.Calls("GetJob");
 //   EXPECT_EQ(calls[1].status_code(), "OK");
 //   std::string golden = journal.ToTextProto({.deterministic = true});
@@ -75,10 +76,11 @@ struct JournalOptions {
 // ("JobAPI/GetJob") or full ("/descarteslabs.workflows.JobAPI/GetJob"), as in
 // the script. A name that no served method has is a mistake in the test, not
 // "no calls": WaitForCalls and WaitForInFlight return INVALID_ARGUMENT at once
-// (instead of waiting out the timeout), and Calls(method) and CountCalls
-// abort with the same message, since an empty answer would let
-// EXPECT_THAT(Calls("GetJbo"), IsEmpty()) pass. The message lists the valid
-// names (see ValidateMethodQuery).
+// (instead of waiting out the timeout), TryCalls and TryCountCalls return
+// it, and Calls(method) and CountCalls abort with the same message, since an
+// empty answer would let EXPECT_THAT(Calls("GetJbo"), IsEmpty()) pass. The
+// message lists the valid names (see ValidateMethodQuery). testing/waits.h
+// wraps the waits as ::testing::AssertionResult for gtest.
 class Journal {
  private:
   // A request or response as recorded: its type and wire bytes. Packed into
@@ -247,13 +249,26 @@ class Journal {
 
   // OK if `method` names a method the fake serves, in any of the accepted
   // spellings; else INVALID_ARGUMENT like `unknown method "GetJbo"; did you
-  // mean "GetJob"? valid: CancelJob, Check, ...`. Check a computed name with
-  // it before calling Calls(method) or CountCalls, which abort on a bad one.
+  // mean "GetJob"? valid: CancelJob, Check, ...`. TryCalls and the other
+  // Try* queries below apply it and return its error; Calls(method) and
+  // CountCalls abort the process on a bad name instead.
   static absl::Status ValidateMethodQuery(absl::string_view method);
 
-  // Ended calls, oldest first. Aborts on an unknown `method` (see above).
+  // Ended calls, oldest first. Calls(method) aborts the process on an unknown
+  // `method` (so that EXPECT_THAT(Calls("GetJbo"), IsEmpty()) cannot pass);
+  // use TryCalls for a method name computed at run time.
   std::vector<RecordedCall> Calls() const;
   std::vector<RecordedCall> Calls(absl::string_view method) const;
+
+  // Calls(method) and CountCalls(method) that return an unknown `method` as
+  // INVALID_ARGUMENT (the ValidateMethodQuery error) instead of aborting:
+  //
+  //   absl::StatusOr<std::vector<RecordedCall>> calls =
+  //       journal.TryCalls(method_from_config);
+  //   if (!calls.ok()) return calls.status();
+  absl::StatusOr<std::vector<RecordedCall>> TryCalls(
+      absl::string_view method) const;
+  absl::StatusOr<int64_t> TryCountCalls(absl::string_view method) const;
 
   // Calls begun but not yet ended (e.g. hanging), oldest first. A test
   // fixture's teardown can fail a test that leaves RPCs running.
@@ -291,8 +306,9 @@ class Journal {
   // that tests sharing one server see only their own calls. Method names
   // are checked as above.
   //
-  //   ASSERT_TRUE(journal.WaitForSessionCalls("job-a", "GetJob", 1,
-  //                                           absl::Seconds(5)).ok());
+  //   ASSERT_THAT(journal.WaitForSessionCalls("job-a", "GetJob", 1,
+  //                                           absl::Seconds(5)),
+  //               IsOk());
   //   EXPECT_THAT(journal.SessionCalls("job-a", "GetJob"), SizeIs(1));
   //   journal.ClearSession("job-a");  // other sessions keep their calls
   std::vector<RecordedCall> SessionCalls(absl::string_view session) const;
@@ -301,6 +317,11 @@ class Journal {
   // Not counting dropped calls (the journal does not keep their sessions).
   int64_t CountSessionCalls(absl::string_view session,
                             absl::string_view method) const;
+  // As TryCalls and TryCountCalls, for one session.
+  absl::StatusOr<std::vector<RecordedCall>> TrySessionCalls(
+      absl::string_view session, absl::string_view method) const;
+  absl::StatusOr<int64_t> TryCountSessionCalls(absl::string_view session,
+                                               absl::string_view method) const;
   absl::Status WaitForSessionCalls(absl::string_view session,
                                    absl::string_view method, int64_t n,
                                    absl::Duration timeout) const;

@@ -314,6 +314,36 @@ TEST(JournalDeathTest, CallsAndCountCallsAbortOnAnUnknownMethod) {
                "CountCalls: unknown method \"WatchJobs\"");
 }
 
+TEST(JournalTest, TryQueriesReturnAnUnknownMethodAsAnError) {
+  Journal journal;
+  Journal::ActiveCall call = journal.Begin(kGetJob, kStart, "job-a");
+  journal.End(call, grpc::Status::OK);
+
+  const absl::StatusOr<std::vector<RecordedCall>> bad =
+      journal.TryCalls("GetJbo");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("unknown method \"GetJbo\"; did you mean \"GetJob\""));
+  EXPECT_EQ(journal.TryCountCalls("WatchJobs").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(journal.TrySessionCalls("job-a", "GetJbo").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(journal.TryCountSessionCalls("job-a", "GetJbo").status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  const absl::StatusOr<std::vector<RecordedCall>> good =
+      journal.TryCalls("GetJob");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_THAT(*good, SizeIs(1));
+  EXPECT_EQ(journal.TryCountCalls("JobAPI/GetJob").value_or(-1), 1);
+  EXPECT_EQ(journal.TryCountCalls("CancelJob").value_or(-1), 0);
+  const absl::StatusOr<std::vector<RecordedCall>> in_session =
+      journal.TrySessionCalls("job-a", "GetJob");
+  ASSERT_TRUE(in_session.ok()) << in_session.status();
+  EXPECT_THAT(*in_session, SizeIs(1));
+  EXPECT_EQ(journal.TryCountSessionCalls("job-b", "GetJob").value_or(-1), 0);
+}
+
 TEST(JournalTest, DeterministicTextProtoOmitsVolatileFields) {
   Journal journal;
   Journal::ActiveCall call = journal.Begin(kGetJob, kStart);

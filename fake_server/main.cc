@@ -83,8 +83,13 @@ std::string ReadFileOrDie(absl::string_view flag, const std::string& path) {
 TlsServerOptions LoadTlsOrDie(const StandaloneConfig& config) {
   TlsServerOptions tls;
   if (!config.tls_self_signed_dir.empty()) {
+    TlsFault fault = TlsFault::kNone;
+    if (!config.tls_fault.empty()) {
+      // Checked by ValidateStandaloneConfig.
+      fault = ParseTlsFault(config.tls_fault).value_or(TlsFault::kNone);
+    }
     absl::StatusOr<SelfSignedBundle> minted =
-        WriteSelfSignedBundle(config.tls_self_signed_dir);
+        WriteSelfSignedBundle(config.tls_self_signed_dir, fault);
     if (!minted.ok()) {
       Fail(kExitUsage,
            absl::StrCat("--tls_self_signed_dir=", config.tls_self_signed_dir,
@@ -325,13 +330,16 @@ int Run(int argc, char** argv) {
 
   absl::FPrintF(
       stdout,
-      "workflows_fake_server: serving on %s (%s)%s%s; control service "
+      "workflows_fake_server: serving on %s (%s%s)%s%s; control service "
       "workflows.fake.FakeControl%s%s; reflection on\n",
       server->address(),
       !tls ? "plaintext"
            : (config.client_ca.empty() ? "TLS"
                                        : "mTLS, client certificates "
                                          "required"),
+      config.tls_fault.empty()
+          ? ""
+          : absl::StrCat(", faulty certificate: ", config.tls_fault),
       config.scenarios.empty() ? "" : "; scenario ",
       config.scenarios.empty() ? "" : scenario.name(),
       config.control_token_file.empty() ? "" : " (bearer token required)",

@@ -19,6 +19,7 @@
 #include "fake_server/in_memory_backend.h"
 #include "fake_server/proto_duration.h"
 #include "fake_server/script.h"
+#include "fake_server/seed.h"
 #include "fake_server/text_limits.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -138,6 +139,26 @@ class Locator {
     return source_;
   }
 
+  // "file:12:3" for scenario.seed.<field>[index], else where the seed is.
+  std::string InSeed(absl::string_view field, int index) const {
+    if (tree_ != nullptr) {
+      const auto* seed = Scenario::descriptor()->FindFieldByName("seed");
+      const auto* descriptor =
+          Seed::descriptor()->FindFieldByName(std::string(field));
+      const TextFormat::ParseInfoTree* nested =
+          tree_->GetTreeForNested(seed, -1);
+      if (nested != nullptr && descriptor != nullptr) {
+        const TextFormat::ParseLocation location =
+            nested->GetLocation(descriptor, index);
+        if (location.line >= 0) {
+          return absl::StrCat(source_, ":", location.line + 1, ":",
+                              location.column + 1);
+        }
+      }
+    }
+    return At("seed");
+  }
+
  private:
   std::string source_;
   const TextFormat::ParseInfoTree* tree_;
@@ -190,21 +211,26 @@ void CheckJobProgression(const Scenario& scenario, const Locator& at,
   const JobPlan& p = scenario.job_progression();
   const std::string label =
       absl::StrCat(at.At("job_progression"), ": job_progression.");
+  // Zero is valid: an instant job, as in JobProgression::Succeed(zero).
   if (absl::StatusOr<absl::Duration> stage =
           DurationFromProto(p.stage_duration(), "stage_duration");
       !stage.ok()) {
     errors->push_back(absl::StrCat(label, stage.status().message()));
-  } else if (p.has_stage_duration() && p.stage_duration().seconds() == 0 &&
-             p.stage_duration().nanos() == 0) {
-    // The server refuses zero too (a job would never be seen running).
-    errors->push_back(absl::StrCat(
-        label, "stage_duration: must be positive (leave it unset for 1 s)"));
   }
   if (p.final_stage() != Job::UNSPECIFIED &&
-      p.final_stage() != Job::SUCCEEDED && p.final_stage() != Job::FAILED) {
+      p.final_stage() != Job::SUCCEEDED && p.final_stage() != Job::FAILED &&
+      p.final_stage() != Job::CANCELLED) {
     errors->push_back(
         absl::StrCat(label, "final_stage: ", Job::Stage_Name(p.final_stage()),
-                     " is not terminal; valid: SUCCEEDED, FAILED"));
+                     " is not terminal; valid: SUCCEEDED, FAILED, CANCELLED"));
+  }
+  if (p.final_stage() == Job::CANCELLED &&
+      (p.error_code() != descarteslabs::workflows::ERROR_NONE ||
+       !p.error_message().empty())) {
+    errors->push_back(absl::StrCat(
+        label,
+        "error_code/error_message: apply to FAILED only; a CANCELLED job has "
+        "no error"));
   }
   switch (p.fail_at_stage()) {
     case Job::UNSPECIFIED:
@@ -221,18 +247,13 @@ void CheckJobProgression(const Scenario& scenario, const Locator& at,
   }
 }
 
-// Seeds are checked by loading them into a scratch in-memory backend, so
-// the loader and the server can never disagree about what is valid.
-void CheckSeed(const Scenario& scenario, const Locator& at,
-               std::vector<std::string>* errors) {
-  if (scenario.seed().workflows_size() == 0) return;
-  InMemoryBackend scratch;
-  for (int i = 0; i < scenario.seed().workflows_size(); ++i) {
-    absl::Status valid = scratch.PutWorkflow(scenario.seed().workflows(i));
-    if (!valid.ok()) {
-      errors->push_back(absl::StrCat(at.At("seed"), ": seed.workflows[", i,
-                                     "]: ", valid.message()));
-    }
+// Seeds are checked as the server checks them (fake_server/seed.h, with a
+// scratch in-memory backend), so the two never disagree about what is valid.
+void CheckSeedOf(const Scenario& scenario, const Locator& at,
+                 std::vector<std::string>* errors) {
+  for (const SeedProblem& problem : CheckSeed(scenario.seed())) {
+    errors->push_back(absl::StrCat(at.InSeed(problem.field, problem.index),
+                                   ": ", problem.ToString()));
   }
 }
 
@@ -265,7 +286,7 @@ absl::Status Validate(const Scenario& scenario, const Locator& at) {
   CheckRules(scenario, at, &errors);
   CheckHealth(scenario, at, &errors);
   CheckJobProgression(scenario, at, &errors);
-  CheckSeed(scenario, at, &errors);
+  CheckSeedOf(scenario, at, &errors);
   CheckAuth(scenario, at, &errors);
   if (errors.empty()) return absl::OkStatus();
   if (errors.size() > kMaxErrors) {

@@ -58,7 +58,8 @@ absl::StatusOr<Scenario> LoadScenarioFile(const std::string& path,
 // errors list the valid names —, request textprotos, Any types, status codes,
 // durations, metadata), health entries (UNKNOWN, SERVING or NOT_SERVING, no
 // service twice), the job progression (non-negative stage_duration, terminal
-// stage SUCCEEDED or FAILED) and the auth policy. Every problem is reported,
+// stage SUCCEEDED, FAILED or CANCELLED), the seed (see fake_server/seed.h)
+// and the auth policy. Every problem is reported,
 // one per line, e.g.
 //   slow.textproto: rules[2] (method "GetJbo"): unknown method "GetJbo"; did
 //   you mean "GetJob"? valid: CancelJob, Check, ...
@@ -75,7 +76,7 @@ absl::Status ValidateScenario(const Scenario& scenario,
 // - `auth` and `job_progression`, when a later scenario has them, replace
 //   the earlier ones wholesale (a later `auth { valid_tokens: "b" }` does
 //   not keep an earlier file's tokens, as a field-by-field merge would);
-// - `seed` workflows and jobs are concatenated;
+// - `seed` entries (workflows, jobs, XYZs, grants, logs) are concatenated;
 // - `random_seed` and `description`: the last one set wins;
 // - `name` is the names joined with "+".
 Scenario MergeScenarios(const std::vector<Scenario>& scenarios);

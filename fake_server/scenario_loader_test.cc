@@ -53,6 +53,10 @@ TEST(LoadScenarioFileTest, LoadsEveryFeatureIncludingExpandedAny) {
   EXPECT_EQ(scenario->job_progression().error_code(),
             descarteslabs::workflows::ERROR_OOM);
   EXPECT_EQ(scenario->seed().jobs(0).id(), "job-1");
+  EXPECT_EQ(scenario->seed().xyzs(0).id(), "xyz-ndvi");
+  EXPECT_EQ(scenario->seed().access_grants(0).entity().id(), "you@example.com");
+  EXPECT_EQ(scenario->seed().xyz_session_logs(0).records(0).record().message(),
+            "tile 3/2/1 failed");
 
   // And a Script accepts it.
   Script script;
@@ -375,21 +379,50 @@ TEST(ValidateScenarioTest, ChecksAuthTokens) {
               HasSubstr("auth: auth.valid_tokens[0]: empty or non-printable"));
 }
 
-// Found by //fuzz:scenario_fuzzer: the server refuses a zero stage_duration,
-// so validation must too (with the position, before anything changes).
-TEST(ValidateScenarioTest, ZeroStageDurationIsAnError) {
-  absl::StatusOr<Scenario> zero = ParseScenarioText(
-      "job_progression { stage_duration { seconds: 0 } }", "zero");
-  ASSERT_FALSE(zero.ok());
-  EXPECT_THAT(Message(zero.status()),
-              HasSubstr("zero:1:1: job_progression.stage_duration: must be "
-                        "positive"));
+// Zero means instant (as JobProgression::Succeed(absl::ZeroDuration()) does
+// in C++); the scenario language used to refuse it. The boundary: -1 ns is
+// an error with its position, 0 and 1 ns load.
+TEST(ValidateScenarioTest, ZeroStageDurationIsInstantNegativeIsAnError) {
+  EXPECT_TRUE(ParseScenarioText(
+                  "job_progression { stage_duration { seconds: 0 } }", "zero")
+                  .ok());
+  EXPECT_TRUE(
+      ParseScenarioText("job_progression { stage_duration {} }", "{}").ok());
   EXPECT_TRUE(
       ParseScenarioText("job_progression { stage_duration { nanos: 1 } }", "ns")
           .ok());
+  absl::StatusOr<Scenario> negative = ParseScenarioText(
+      "\njob_progression { stage_duration { nanos: -1 } }", "negative");
+  ASSERT_FALSE(negative.ok());
+  EXPECT_THAT(Message(negative.status()),
+              HasSubstr("negative:2:1: job_progression.stage_duration: "
+                        "negative"));
   EXPECT_TRUE(
       ParseScenarioText("job_progression { final_stage: FAILED }", "unset")
           .ok());
+}
+
+TEST(ValidateScenarioTest, CancelledIsAFinalStageWithoutAnError) {
+  absl::StatusOr<Scenario> cancelled = ParseScenarioText(
+      "job_progression { final_stage: CANCELLED fail_at_stage: PREPARING }",
+      "cancelled");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->job_progression().final_stage(), Job::CANCELLED);
+
+  absl::StatusOr<Scenario> with_error = ParseScenarioText(
+      "\n\njob_progression { final_stage: CANCELLED error_message: 'x' }",
+      "error.textproto");
+  ASSERT_FALSE(with_error.ok());
+  EXPECT_THAT(Message(with_error.status()),
+              HasSubstr("error.textproto:3:1: job_progression.error_code/"
+                        "error_message: apply to FAILED only; a CANCELLED job "
+                        "has no error"));
+  absl::StatusOr<Scenario> running =
+      ParseScenarioText("job_progression { final_stage: RUNNING }", "running");
+  ASSERT_FALSE(running.ok());
+  EXPECT_THAT(Message(running.status()),
+              HasSubstr("final_stage: RUNNING is not terminal; valid: "
+                        "SUCCEEDED, FAILED, CANCELLED"));
 }
 
 TEST(ValidateScenarioTest, SeedWorkflowsAreCheckedWithTheirPosition) {
@@ -398,9 +431,77 @@ TEST(ValidateScenarioTest, SeedWorkflowsAreCheckedWithTheirPosition) {
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(
       Message(bad.status()),
-      HasSubstr("seed.textproto:2:1: seed.workflows[0]: id is required"));
+      HasSubstr("seed.textproto:2:8: seed.workflows[0]: id is required"));
   EXPECT_TRUE(
       ParseScenarioText("seed { workflows { id: 'a@b.c:w' } }", "ok").ok());
+}
+
+TEST(ValidateScenarioTest, SeedsEveryResource) {
+  absl::StatusOr<Scenario> scenario = ParseScenarioText(
+      R"pb(
+        seed {
+          xyzs { id: "xyz-a" name: "tiles" }
+          xyzs { name: "no id: one is assigned" }
+          access_grants {
+            asset_name: "asset/workflow/me@example.com:ndvi"
+            entity { type: "user-email" id: "you@example.com" }
+            access: "workflows/role/viewer"
+          }
+          xyz_session_logs {
+            xyz_id: "xyz-a"
+            records {
+              session_id: "s1"
+              record { level: ERROR message: "tile failed" }
+            }
+          }
+        }
+      )pb",
+      "all.textproto");
+  ASSERT_TRUE(scenario.ok()) << scenario.status();
+  EXPECT_EQ(scenario->seed().xyzs_size(), 2);
+  EXPECT_EQ(scenario->seed().access_grants_size(), 1);
+  EXPECT_EQ(scenario->seed().xyz_session_logs(0).records(0).session_id(), "s1");
+}
+
+TEST(ValidateScenarioTest, BadSeedsNameTheirPositionAndProblem) {
+  absl::StatusOr<Scenario> bad = ParseScenarioText(
+      R"txt(seed {
+  xyzs { id: "xyz-a" }
+  xyzs { id: "xyz-a" }
+  access_grants { asset_name: "asset/workflow/w" access: "x" }
+  access_grants {
+    asset_name: "asset/workflow/w"
+    entity { type: "team" id: "t" }
+    access: "x"
+  }
+  xyz_session_logs { xyz_id: "xyz-missing" }
+  xyz_session_logs { records { session_id: "s" } }
+}
+)txt",
+      "bad_seed.textproto");
+  ASSERT_FALSE(bad.ok());
+  const std::string message = Message(bad.status());
+  EXPECT_THAT(message, HasSubstr("bad_seed.textproto:3:3: seed.xyzs[1]: id "
+                                 "\"xyz-a\" is listed twice"));
+  EXPECT_THAT(message,
+              HasSubstr("bad_seed.textproto:4:3: seed.access_grants[0]: "
+                        "entity.id is required"));
+  EXPECT_THAT(message,
+              HasSubstr("bad_seed.textproto:5:3: seed.access_grants[1]: "
+                        "entity.type \"team\" must be \"user-email\" or "
+                        "\"organization\""));
+  EXPECT_THAT(message,
+              HasSubstr("bad_seed.textproto:10:3: seed.xyz_session_logs[0]: "
+                        "xyz_id \"xyz-missing\" is not the id of an XYZ in "
+                        "seed.xyzs"));
+  EXPECT_THAT(message,
+              HasSubstr("bad_seed.textproto:11:3: seed.xyz_session_logs[1]: "
+                        "xyz_id is required"));
+  // Without positions (a Scenario built in code), the source alone.
+  Scenario built;
+  built.mutable_seed()->add_xyz_session_logs()->set_xyz_id("nope");
+  EXPECT_THAT(Message(ValidateScenario(built, "built")),
+              HasSubstr("built: seed.xyz_session_logs[0]: xyz_id \"nope\""));
 }
 
 Scenario MustParse(absl::string_view text, absl::string_view name) {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "client/warning_sink.h"
 
 namespace workflows {
 namespace fake {
@@ -117,10 +118,10 @@ bool ServerCallContext::WaitUntilDone(absl::Duration timeout) {
 void ServerCallContext::AddInitialMetadata(const std::string& key,
                                            const std::string& value) {
   if (initial_metadata_sent_) {
-    absl::FPrintF(stderr,
-                  "fake server: %s: initial metadata %s added after the first "
-                  "message was sent; ignored\n",
-                  method_, key);
+    EmitWarning(absl::StrFormat(
+        "fake server: %s: initial metadata %s added after the first message "
+        "was sent; ignored",
+        method_, key));
     return;
   }
   context_->AddInitialMetadata(key, value);

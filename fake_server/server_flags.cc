@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "fake_server/certificates.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "HOST:PORT to serve on; port 0 picks a free port. Loopback only "
@@ -33,6 +34,12 @@ ABSL_FLAG(std::string, tls_self_signed_dir, "",
           "Mint a CA and a localhost certificate into this directory "
           "(ca.pem, server.pem, server.key) and serve TLS with them; clients "
           "trust ca.pem.");
+ABSL_FLAG(std::string, tls_fault, "",
+          "With --tls_self_signed_dir: serve a server certificate with this "
+          "fault, to test that clients refuse it: expired, not_yet_valid, "
+          "wrong_host (issued for wrong.example.com only) or untrusted_ca "
+          "(signed by a CA other than the ca.pem written). ca.pem is still "
+          "the CA clients should trust; all files are written 0600.");
 ABSL_FLAG(std::vector<std::string>, scenario, {},
           "Scenario textproto file (workflows.fake.Scenario, see "
           "docs/scenarios.md). Repeatable: rules of later files are tried "
@@ -98,6 +105,7 @@ constexpr const char* kFlagNames[] = {
     "tls_key",
     "client_ca",
     "tls_self_signed_dir",
+    "tls_fault",
     "scenario",
     "journal",
     "journal_max_calls",
@@ -221,6 +229,7 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv) {
   config.tls_key = absl::GetFlag(FLAGS_tls_key);
   config.client_ca = absl::GetFlag(FLAGS_client_ca);
   config.tls_self_signed_dir = absl::GetFlag(FLAGS_tls_self_signed_dir);
+  config.tls_fault = absl::GetFlag(FLAGS_tls_fault);
   config.scenarios = scenarios;
   config.journal = absl::GetFlag(FLAGS_journal);
   config.log_calls = absl::GetFlag(FLAGS_log_calls);
@@ -286,6 +295,22 @@ absl::Status ValidateStandaloneConfig(const StandaloneConfig& config) {
   if (!config.tls_self_signed_dir.empty() && !config.tls_cert.empty()) {
     return absl::InvalidArgumentError(
         "--tls_self_signed_dir and --tls_cert/--tls_key exclude each other");
+  }
+  if (!config.tls_fault.empty()) {
+    absl::StatusOr<TlsFault> fault = ParseTlsFault(config.tls_fault);
+    if (!fault.ok() || *fault == TlsFault::kNone) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--tls_fault=", config.tls_fault,
+          ": unknown fault; accepted values: expired, not_yet_valid, "
+          "wrong_host, untrusted_ca"));
+    }
+    if (config.tls_self_signed_dir.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tls_fault=", config.tls_fault,
+                       " needs --tls_self_signed_dir=DIR (the faulty "
+                       "certificate is minted there, with the ca.pem clients "
+                       "should trust)"));
+    }
   }
   if (!config.client_ca.empty() && config.tls_cert.empty() &&
       config.tls_self_signed_dir.empty()) {

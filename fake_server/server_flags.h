@@ -25,6 +25,8 @@ struct StandaloneConfig {
   std::string tls_key;
   std::string client_ca;
   std::string tls_self_signed_dir;
+  // A TlsFaultName() other than "none", or empty for a valid certificate.
+  std::string tls_fault;
   std::vector<std::string> scenarios;
   std::string journal;
   bool log_calls = false;
@@ -58,11 +60,12 @@ absl::StatusOr<StandaloneConfig> ParseStandaloneFlags(int argc, char** argv);
 
 // Checks the configuration without touching the network: --listen is
 // HOST:PORT (port 0..65535) on loopback unless --allow_non_loopback;
-// --tls_cert and --tls_key come together; --client_ca and
-// --tls_self_signed_dir need/exclude the right others; the directories of
-// --port_file and --journal exist and are writable; --max_scenario_depth
-// and --max_scenario_bytes are positive; --shutdown_grace is
-// 0..kMaxShutdownGrace. Errors name the flag.
+// --tls_cert and --tls_key come together; --client_ca,
+// --tls_self_signed_dir and --tls_fault need/exclude the right others;
+// --tls_fault is one of expired, not_yet_valid, wrong_host, untrusted_ca;
+// the directories of --port_file and --journal exist and are writable;
+// --max_scenario_depth and --max_scenario_bytes are positive;
+// --shutdown_grace is 0..kMaxShutdownGrace. Errors name the flag.
 absl::Status ValidateStandaloneConfig(const StandaloneConfig& config);
 
 // True if `host` (from HOST:PORT; brackets allowed) is "localhost" or a

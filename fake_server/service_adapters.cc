@@ -19,9 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "client/warning_sink.h"
 #include "fake_server/behavior_runner.h"
 #include "fake_server/session.h"
-#include "tools/tsan_rpc_handoff.h"
 
 namespace workflows {
 namespace fake {
@@ -234,9 +234,6 @@ grpc::Status HandleCall(const ServerCore& core, absl::string_view method,
     record->SetRequestMetadata(call.ReleaseRequestMetadata());
   }
   core.journal->End(entry, status);
-  // The client may be across a socket: order the handler's work before what
-  // workflows::Client's caller does with the response (ThreadSanitizer only).
-  tsan::ServerResponding();
   return status;
 }
 
@@ -326,16 +323,16 @@ class ClientStream {
     if (typed == nullptr) {
       // A dynamic message of the right type (e.g. unpacked from an Any).
       if (message.GetDescriptor() != Response::descriptor()) {
-        absl::FPrintF(stderr, "fake server: %s: cannot send a %s as a %s\n",
-                      call_->method(), message.GetDescriptor()->full_name(),
-                      Response::descriptor()->full_name());
+        EmitWarning(absl::StrFormat("fake server: %s: cannot send a %s as a %s",
+                                    call_->method(),
+                                    message.GetDescriptor()->full_name(),
+                                    Response::descriptor()->full_name()));
         return false;
       }
       copy.CopyFrom(message);
       typed = &copy;
     }
     call_->MarkInitialMetadataSent();
-    tsan::ServerResponding();  // As at the end of HandleCall.
     if (!writer_->Write(*typed)) return false;
     if (record_ != nullptr) record_->AddResponse(*typed);
     return true;

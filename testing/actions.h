@@ -13,6 +13,15 @@
 //   EXPECT_CALL(backend, WatchJob)
 //       .WillOnce(StreamThenFail(states, ReturnStatus(UNAVAILABLE, "reset")));
 //   EXPECT_CALL(backend, GetWorkflow).WillOnce(HangUntilDeadline());
+//   // Fail twice, then answer as the in-memory backend would (in a
+//   // WorkflowsTest, PassThrough() needs no argument):
+//   EXPECT_CALL(backend, GetJob)
+//       .WillRepeatedly(FailTimesThen(
+//           2, ReturnStatus(grpc::StatusCode::UNAVAILABLE), PassThrough()));
+//
+// gMock's ::testing::DoDefault() works only as a whole action
+// (.WillOnce(DoDefault())); inside the actions here it does not compile
+// (gMock would abort at run time). Use PassThrough() there.
 //
 // Every mock method takes (CallContext* call, const Request& request, X* out)
 // where X is the response (unary) or a ServerStream<Response>.
@@ -29,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "fake_server/backend.h"
 #include "fake_server/call_context.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/any.pb.h"
@@ -43,6 +53,23 @@ namespace testing {
 using MetadataList = std::vector<std::pair<std::string, std::string>>;
 
 namespace actions_internal {
+
+// Whether `Inner` can be performed inside another action. gMock performs
+// DoDefault() only as a mock method's whole action and aborts the test when
+// it is nested; refuse it at compile time instead.
+template <typename Inner>
+inline constexpr bool kComposable =
+    !std::is_same<std::decay_t<Inner>,
+                  std::decay_t<decltype(::testing::DoDefault())>>::value;
+
+template <typename Inner>
+constexpr void CheckComposable() {
+  static_assert(kComposable<Inner>,
+                "::testing::DoDefault() cannot be nested in FailTimesThen, "
+                "Delay, ReturnWithTrailers, WithInitialMetadata, WithWarnings "
+                "or StreamThen (gMock performs it only as a whole action). "
+                "Use PassThrough() to answer as the in-memory backend does.");
+}
 
 // Performs `inner` (a gMock action or any callable) with the mock's arguments.
 template <typename Inner, typename... Args>
@@ -65,7 +92,9 @@ template <typename Inner>
 class WithMetadataAction {
  public:
   WithMetadataAction(MetadataList metadata, bool initial, Inner inner)
-      : metadata_(std::move(metadata)), initial_(initial), inner_(inner) {}
+      : metadata_(std::move(metadata)), initial_(initial), inner_(inner) {
+    CheckComposable<Inner>();
+  }
 
   template <typename... Rest>
   grpc::Status operator()(fake::CallContext* call, Rest&&... rest) const {
@@ -89,7 +118,9 @@ template <typename Inner>
 class DelayAction {
  public:
   DelayAction(absl::Duration delay, Inner inner)
-      : delay_(delay), inner_(inner) {}
+      : delay_(delay), inner_(inner) {
+    CheckComposable<Inner>();
+  }
 
   template <typename... Rest>
   grpc::Status operator()(fake::CallContext* call, Rest&&... rest) const {
@@ -117,7 +148,10 @@ class FailTimesThenAction {
       : times_(times),
         calls_(std::make_shared<std::atomic<int>>(0)),
         fail_(fail),
-        then_(then) {}
+        then_(then) {
+    CheckComposable<FailAction>();
+    CheckComposable<ThenAction>();
+  }
 
   template <typename... Args>
   grpc::Status operator()(Args&&... args) const {
@@ -138,7 +172,9 @@ template <typename Message, typename Inner>
 class StreamAction {
  public:
   StreamAction(std::vector<Message> messages, Inner then)
-      : messages_(std::move(messages)), then_(then) {}
+      : messages_(std::move(messages)), then_(then) {
+    CheckComposable<Inner>();
+  }
 
   template <typename Request, typename StreamMessage>
   grpc::Status operator()(fake::CallContext* call, const Request& request,
@@ -196,6 +232,91 @@ class ReplyTextAction {
 
  private:
   std::string textproto_;
+};
+
+// Backend::Method for each (request, response or stream) pair: PassThrough
+// finds the method from the mock method's argument types.
+#define WORKFLOWS_FORWARD_TO_BACKEND(Method, Request, Out)                 \
+  inline grpc::Status ForwardToBackend(fake::Backend& backend,             \
+                                       fake::CallContext* call,            \
+                                       const Request& request, Out* out) { \
+    return backend.Method(call, request, out);                             \
+  }
+#define WORKFLOWS_WF ::descarteslabs::workflows
+#define WORKFLOWS_AG ::descarteslabs::discover::v0alpha
+WORKFLOWS_FORWARD_TO_BACKEND(UpsertWorkflow,
+                             WORKFLOWS_WF::UpsertWorkflowRequest,
+                             WORKFLOWS_WF::Workflow)
+WORKFLOWS_FORWARD_TO_BACKEND(GetWorkflow, WORKFLOWS_WF::GetWorkflowRequest,
+                             WORKFLOWS_WF::Workflow)
+WORKFLOWS_FORWARD_TO_BACKEND(GetVersion, WORKFLOWS_WF::GetVersionRequest,
+                             WORKFLOWS_WF::VersionedGraft)
+WORKFLOWS_FORWARD_TO_BACKEND(SearchWorkflows,
+                             WORKFLOWS_WF::SearchWorkflowsRequest,
+                             fake::ServerStream<WORKFLOWS_WF::Workflow>)
+WORKFLOWS_FORWARD_TO_BACKEND(DeleteWorkflow,
+                             WORKFLOWS_WF::DeleteWorkflowRequest,
+                             WORKFLOWS_WF::Empty)
+WORKFLOWS_FORWARD_TO_BACKEND(GetWmtsUrlTemplate, WORKFLOWS_WF::Empty,
+                             WORKFLOWS_WF::WmtsUrlTemplateResponse)
+WORKFLOWS_FORWARD_TO_BACKEND(CreateJob, WORKFLOWS_WF::CreateJobRequest,
+                             WORKFLOWS_WF::Job)
+WORKFLOWS_FORWARD_TO_BACKEND(ListJobs, WORKFLOWS_WF::ListJobsRequest,
+                             fake::ServerStream<WORKFLOWS_WF::Job>)
+WORKFLOWS_FORWARD_TO_BACKEND(GetJob, WORKFLOWS_WF::GetJobRequest,
+                             WORKFLOWS_WF::Job)
+WORKFLOWS_FORWARD_TO_BACKEND(CancelJob, WORKFLOWS_WF::CancelJobRequest,
+                             WORKFLOWS_WF::CancelJobResponse)
+WORKFLOWS_FORWARD_TO_BACKEND(WatchJob, WORKFLOWS_WF::WatchJobRequest,
+                             fake::ServerStream<WORKFLOWS_WF::Job::State>)
+WORKFLOWS_FORWARD_TO_BACKEND(CreateXYZ, WORKFLOWS_WF::CreateXYZRequest,
+                             WORKFLOWS_WF::XYZ)
+WORKFLOWS_FORWARD_TO_BACKEND(GetXYZ, WORKFLOWS_WF::GetXYZRequest,
+                             WORKFLOWS_WF::XYZ)
+WORKFLOWS_FORWARD_TO_BACKEND(ListXYZ, WORKFLOWS_WF::ListXYZRequest,
+                             fake::ServerStream<WORKFLOWS_WF::XYZ>)
+WORKFLOWS_FORWARD_TO_BACKEND(DeleteXYZ, WORKFLOWS_WF::DeleteXYZRequest,
+                             ::google::protobuf::Empty)
+WORKFLOWS_FORWARD_TO_BACKEND(GetXYZSessionLogs,
+                             WORKFLOWS_WF::GetXYZSessionLogsRequest,
+                             fake::ServerStream<WORKFLOWS_WF::XYZLogRecord>)
+WORKFLOWS_FORWARD_TO_BACKEND(CreateAccessGrant,
+                             WORKFLOWS_AG::CreateAccessGrantRequest,
+                             WORKFLOWS_AG::CreateAccessGrantResponse)
+WORKFLOWS_FORWARD_TO_BACKEND(DeleteAccessGrant,
+                             WORKFLOWS_AG::DeleteAccessGrantRequest,
+                             WORKFLOWS_AG::DeleteAccessGrantResponse)
+WORKFLOWS_FORWARD_TO_BACKEND(ListAccessGrants,
+                             WORKFLOWS_AG::ListAccessGrantsRequest,
+                             WORKFLOWS_AG::ListAccessGrantsResponse)
+WORKFLOWS_FORWARD_TO_BACKEND(
+    ListAccessGrantsStream, WORKFLOWS_AG::ListAccessGrantsStreamRequest,
+    fake::ServerStream<WORKFLOWS_AG::ListAccessGrantsStreamResponse>)
+WORKFLOWS_FORWARD_TO_BACKEND(ReplaceAccessGrant,
+                             WORKFLOWS_AG::ReplaceAccessGrantRequest,
+                             WORKFLOWS_AG::ReplaceAccessGrantResponse)
+WORKFLOWS_FORWARD_TO_BACKEND(Check, ::grpc::health::v1::HealthCheckRequest,
+                             ::grpc::health::v1::HealthCheckResponse)
+WORKFLOWS_FORWARD_TO_BACKEND(
+    Watch, ::grpc::health::v1::HealthCheckRequest,
+    fake::ServerStream<::grpc::health::v1::HealthCheckResponse>)
+#undef WORKFLOWS_AG
+#undef WORKFLOWS_WF
+#undef WORKFLOWS_FORWARD_TO_BACKEND
+
+class PassThroughAction {
+ public:
+  explicit PassThroughAction(std::shared_ptr<fake::Backend> target)
+      : target_(std::move(target)) {}
+
+  template <typename Request, typename Out>
+  grpc::Status operator()(fake::CallContext* call, const Request& request,
+                          Out* out) const {
+    return ForwardToBackend(*target_, call, request, out);
+  }
+
+ private:
+  std::shared_ptr<fake::Backend> target_;
 };
 
 }  // namespace actions_internal
@@ -293,6 +414,26 @@ auto FailTimesThen(int times, FailAction fail, ThenAction then) {
 template <typename ThenAction>
 auto FailTimesThen(int times, grpc::Status status, ThenAction then) {
   return FailTimesThen(times, ::testing::Return(std::move(status)), then);
+}
+
+// Answers the call as `target` does, typically the server's InMemoryBackend:
+// the action for "then behave normally". Unlike ::testing::DoDefault() it
+// composes with the actions here and with gMock's (DoAll, ...):
+//
+//   EXPECT_CALL(*mock, GetJob)
+//       .WillRepeatedly(FailTimesThen(
+//           2, ReturnStatus(grpc::StatusCode::UNAVAILABLE),
+//           PassThrough(server.in_memory_backend())));
+//
+// In a WorkflowsTest, PassThrough() without an argument forwards to the
+// fixture's in-memory backend. `target` must outlive the calls (the
+// shared_ptr overload keeps it alive).
+inline auto PassThrough(std::shared_ptr<fake::Backend> target) {
+  return actions_internal::PassThroughAction(std::move(target));
+}
+inline auto PassThrough(fake::Backend* target) {
+  return PassThrough(std::shared_ptr<fake::Backend>(
+      std::shared_ptr<fake::Backend>(), target));  // Not owned.
 }
 
 // Server streams: writes `messages` in order, then ends OK.

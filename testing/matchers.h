@@ -65,6 +65,18 @@ template <typename M>
   return ::testing::SafeMatcherCast<absl::StatusCode>(matcher);
 }
 
+// Says what the status is, unless gtest prints the value as that status
+// already (an absl::Status): others (grpc::Status, CallResult) print as bytes.
+template <typename T>
+void ExplainStatus(const T&, const absl::Status& status,
+                   ::testing::MatchResultListener* listener) {
+  if (std::is_same<T, absl::Status>::value) {
+    *listener << "whose code is " << absl::StatusCodeToString(status.code());
+  } else {
+    *listener << "whose status is " << status;
+  }
+}
+
 class StatusIsMatcher {
  public:
   StatusIsMatcher(::testing::Matcher<absl::StatusCode> code,
@@ -75,7 +87,7 @@ class StatusIsMatcher {
   bool MatchAndExplain(const T& value,
                        ::testing::MatchResultListener* listener) const {
     const absl::Status status = ToStatus(value);
-    *listener << "whose status is " << status;
+    ExplainStatus(value, status, listener);
     if (!code_.Matches(status.code())) return false;
     ::testing::StringMatchResultListener inner;
     const bool ok =
@@ -107,7 +119,7 @@ class IsOkMatcher {
   bool MatchAndExplain(const T& value,
                        ::testing::MatchResultListener* listener) const {
     const absl::Status status = ToStatus(value);
-    if (!status.ok()) *listener << "whose status is " << status;
+    if (!status.ok()) ExplainStatus(value, status, listener);
     return status.ok();
   }
   void DescribeTo(std::ostream* os) const { *os << "is OK"; }
@@ -438,6 +450,62 @@ inline auto HasBearerToken(const std::string& token) {
           ::testing::Matcher<const std::string&>(
               ::testing::Eq(fake::Journal::RedactSecret(value)))));
 }
+
+namespace matchers_internal {
+
+inline std::string PrintableString(const grpc::Status& status) {
+  if (status.ok()) return "OK";
+  return absl::StrCat(absl::StatusCodeToString(
+                          static_cast<absl::StatusCode>(status.error_code())),
+                      ": ", status.error_message());
+}
+inline std::string PrintableString(grpc::StatusCode code) {
+  return absl::StrCat(
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(code)), " (",
+      static_cast<int>(code), ")");
+}
+inline bool PrintableEquals(const grpc::Status& a, const grpc::Status& b) {
+  return a.error_code() == b.error_code() &&
+         a.error_message() == b.error_message() &&
+         a.error_details() == b.error_details();
+}
+inline bool PrintableEquals(grpc::StatusCode a, grpc::StatusCode b) {
+  return a == b;
+}
+
+}  // namespace matchers_internal
+
+// A grpc::Status or grpc::StatusCode that gtest prints readably
+// ("UNAVAILABLE: down", "NOT_FOUND (5)") rather than as raw bytes or a bare
+// number, and that compares with ==. gtest finds printers by argument-
+// dependent lookup, and the kit does not add functions to namespace grpc;
+// wrap values instead (the status matchers above print readably already):
+//
+//   EXPECT_EQ(Printable(status.error_code()),
+//             Printable(grpc::StatusCode::UNAVAILABLE));
+//   EXPECT_TRUE(Retryable(status)) << Printable(status);
+template <typename T>
+class Printable {
+ public:
+  explicit Printable(T value) : value_(std::move(value)) {}
+  const T& value() const { return value_; }
+
+  friend bool operator==(const Printable& a, const Printable& b) {
+    return matchers_internal::PrintableEquals(a.value_, b.value_);
+  }
+  friend bool operator!=(const Printable& a, const Printable& b) {
+    return !(a == b);
+  }
+  friend std::ostream& operator<<(std::ostream& os, const Printable& p) {
+    return os << matchers_internal::PrintableString(p.value_);
+  }
+  friend void PrintTo(const Printable& p, std::ostream* os) { *os << p; }
+
+ private:
+  T value_;
+};
+Printable(const grpc::Status&)->Printable<grpc::Status>;
+Printable(grpc::StatusCode)->Printable<grpc::StatusCode>;
 
 // Matches a journal RecordedCall (or a CallContext*, at arrival) whose client
 // deadline was `expected` away, within `tolerance`.

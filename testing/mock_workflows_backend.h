@@ -209,21 +209,6 @@ namespace fake {
 // Lets gMock print the call of an unexpected or mismatched RPC readably.
 void PrintTo(CallContext* call, std::ostream* os);
 }  // namespace fake
-
 }  // namespace workflows
-
-namespace grpc {
-// Lets gMock print what a mock RPC returned ("UNAVAILABLE: down") instead of
-// its bytes. gtest finds printers by argument-dependent lookup, so this has
-// to live in grpc's namespace.
-inline void PrintTo(const Status& status, std::ostream* os) {
-  if (status.ok()) {
-    *os << "OK";
-    return;
-  }
-  *os << "grpc::Status(" << static_cast<int>(status.error_code()) << ", \""
-      << status.error_message() << "\")";
-}
-}  // namespace grpc
 
 #endif  // WORKFLOWS_TESTING_MOCK_WORKFLOWS_BACKEND_H_

@@ -10,6 +10,10 @@
 
 namespace workflows::testing {
 
+// The PEM certificate and key pair every call below returns:
+// fake::CertificateAndKey from //fake_server:certificates (public; depend on
+// it to use CertificateAndKey, fake::CertificateAuthority or
+// fake::CertificateOptions directly).
 using ::workflows::fake::CertificateAndKey;
 
 // TestCertificateAuthority mints, at run time, every certificate a TLS test

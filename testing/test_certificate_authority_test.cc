@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/matchers.h"
 
 namespace workflows::testing {
 namespace {
@@ -70,7 +71,8 @@ TEST_F(TestCertificateAuthorityTest, ServerCertificateIsTrustedForLocalhost) {
   EXPECT_EQ(X509_check_host(x.get(), "localhost", 0, 0, nullptr), 1);
   EXPECT_EQ(X509_check_ip_asc(x.get(), "127.0.0.1", 0), 1);
   EXPECT_EQ(X509_check_ip_asc(x.get(), "::1", 0), 1);
-  EXPECT_TRUE(fake::ValidateCertificateAndKey(cert).ok());
+  EXPECT_THAT(fake::ValidateCertificateAndKey(cert),
+              ::workflows::testing::IsOk());
 }
 
 TEST_F(TestCertificateAuthorityTest, ServerCertificateForCustomNames) {

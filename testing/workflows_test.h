@@ -38,6 +38,7 @@
 #include "fake_server/in_memory_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/actions.h"
 #include "testing/mock_workflows_backend.h"
 #include "testing/test_certificate_authority.h"
 
@@ -54,7 +55,10 @@ struct WorkflowsTestOptions {
   // Over in-process and plaintext channels the token is sent as plain
   // metadata, so auth policies work on every transport.
   std::shared_ptr<Auth> client_auth;
-  // An auth policy the server enforces from the start.
+  // An auth policy the server enforces from the start. fake::AuthPolicy is
+  // generated from fake_server/scenario.proto: a test that sets this needs
+  // @workflows_grpc//fake_server:scenario_cc_proto in its deps and
+  // #include "fake_server/scenario.pb.h" (see docs/cookbook.md).
   std::optional<fake::AuthPolicy> auth_policy;
   // Last say over the client's options.
   std::function<void(ClientOptions&)> configure_client;
@@ -83,6 +87,16 @@ class WorkflowsTestBase : public ::testing::Test {
   MockWorkflowsBackend& backend() { return *backend_; }
   fake::InMemoryBackend& in_memory() { return *server_->in_memory_backend(); }
   fake::Journal& journal() { return server_->journal(); }
+  // An action answering as the in-memory backend does, for "fail twice, then
+  // behave normally" (see PassThrough in testing/actions.h):
+  //   EXPECT_CALL(backend(), GetJob).WillRepeatedly(FailTimesThen(
+  //       2, ReturnStatus(grpc::StatusCode::UNAVAILABLE), PassThrough()));
+  auto PassThrough() { return testing::PassThrough(&in_memory()); }
+  // Forwarding to another backend (the member above hides the free
+  // function's overloads in test bodies).
+  auto PassThrough(fake::Backend* target) {
+    return testing::PassThrough(target);
+  }
   // Only with transport kTls.
   TestCertificateAuthority& certificate_authority() { return *ca_; }
 

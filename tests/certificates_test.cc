@@ -16,8 +16,10 @@
 namespace workflows {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::IsOk;
+using ::testing::SizeIs;
 using testing::StatusIs;
 using testing::TestCertificateAuthority;
 
@@ -117,6 +119,50 @@ INSTANTIATE_TEST_SUITE_P(
     [](const ::testing::TestParamInfo<CertificateCase>& info) {
       return info.param.name;
     });
+
+// The recipe of docs/cookbook.md ("Testing against bad certificates"): a
+// test of your own, outside WorkflowsTlsTest, serving a bad certificate from
+// TestCertificateAuthority. Under the default retry policy a failed handshake
+// is retried like any UNAVAILABLE; a SimulatedClock makes the five backoffs
+// free.
+TEST(BadCertificateRecipeTest, HandshakeFailuresAreRetriedAsUnavailable) {
+  absl::StatusOr<TestCertificateAuthority> ca =
+      TestCertificateAuthority::Create();
+  ASSERT_THAT(ca, IsOk());
+  absl::StatusOr<fake::CertificateAndKey> expired =
+      ca->ExpiredServerCertificate();
+  ASSERT_THAT(expired, IsOk());
+  fake::FakeServerOptions server_options;
+  server_options.transport = fake::Transport::kTls;
+  server_options.tls.cert_pem = expired->cert_pem;
+  server_options.tls.key_pem = expired->key_pem;
+  auto server = fake::FakeWorkflowsServer::Start(server_options);
+  ASSERT_THAT(server, IsOk());
+
+  ClientOptions options = DialLoopback((*server)->port());
+  options.certificate = ca->ca_pem();  // the CA the client trusts
+  options.auth = std::make_shared<StaticTokenAuth>("t0ken");
+  auto clock = std::make_shared<SimulatedClock>();
+  options.clock = clock;  // backoffs are virtual: no real waiting
+  Client client(options);
+
+  wf::GetWorkflowRequest request;
+  request.set_id("ci@example.com:ndvi");
+  EXPECT_THAT(
+      client.GetWorkflow(request),
+      StatusIs(absl::StatusCode::kUnavailable,
+               AllOf(HasSubstr("Maximum retry attempts calling GetWorkflow "
+                               "(6 attempts); last error: UNAVAILABLE: "),
+                     HasSubstr(kVerifyFailed))));
+  EXPECT_THAT(clock->sleeps(), SizeIs(5));  // five backoffs, none waited
+
+  // One attempt only: RetryPolicy::None() (or a shorter CallOptions::budget).
+  EXPECT_THAT(
+      client.GetWorkflow(request, {.retry = RetryPolicy::None()}),
+      StatusIs(absl::StatusCode::kUnavailable, HasSubstr(kVerifyFailed)));
+  EXPECT_THAT(clock->sleeps(), SizeIs(5));
+  EXPECT_TRUE((*server)->journal().Calls("GetWorkflow").empty());
+}
 
 // mTLS: the Workflows client has no client certificate (neither has the
 // Python one), so a server that requires one refuses it; a channel with the

@@ -11,15 +11,19 @@
 #include "client/test_server.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/matchers.h"
 #include "testing/test_certificate_authority.h"
 
 namespace workflows {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
+using ::workflows::testing::CertificateAndKey;
 using ::workflows::testing::RecordedCall;
 using ::workflows::testing::ScriptedServer;
 using ::workflows::testing::TestCertificateAuthority;
@@ -98,8 +102,8 @@ TEST_F(ClientTlsTest, TokenIsFetchedOnEveryCall) {
   ClientOptions options = SecureOptions();
   options.auth = std::make_shared<CountingAuth>();
   Client client(options);
-  ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
-  ASSERT_TRUE(client.Health().ok());
+  ASSERT_THAT(client.GetJob(wf::GetJobRequest()), ::workflows::testing::IsOk());
+  ASSERT_THAT(client.Health(), ::workflows::testing::IsOk());
   std::vector<RecordedCall> calls = server_.calls();
   ASSERT_THAT(calls, SizeIs(2));
   EXPECT_THAT(Values(calls[0].metadata, "authorization"),
@@ -129,7 +133,7 @@ TEST_F(ClientTlsTest, CaBundleFromTheEnvironment) {
   options.auth = std::make_shared<StaticTokenAuth>("t");
   Client client(options);
   EXPECT_EQ(*client.certificate(), ca_->ca_pem());
-  EXPECT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+  EXPECT_THAT(client.GetJob(wf::GetJobRequest()), ::workflows::testing::IsOk());
   unsetenv("GRPC_CA_BUNDLE");
 }
 
@@ -145,6 +149,80 @@ TEST_F(ClientTlsTest, UntrustedServerIsUnavailable) {
   EXPECT_EQ(server_.count(""), 0);
 }
 
+// Health() against servers whose certificate the client must refuse: the
+// handshake fails on every attempt, the channel never connects, and running
+// out of the budget is the handshake's UNAVAILABLE (with the budget in the
+// message), not DEADLINE_EXCEEDED.
+TEST_F(ClientTlsTest, HealthOverAFailedHandshakeIsUnavailableWithItsBudget) {
+  constexpr char kVerifyFailed[] = "certificate verify failed";
+  struct Case {
+    std::string name;
+    absl::StatusOr<CertificateAndKey> cert;
+    std::string handshake_error;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"expired", ca_->ExpiredServerCertificate(), kVerifyFailed});
+  cases.push_back(
+      {"not yet valid", ca_->NotYetValidServerCertificate(), kVerifyFailed});
+  cases.push_back({"wrong host", ca_->WrongHostServerCertificate(),
+                   "Peer name localhost is not in peer certificate"});
+  cases.push_back(
+      {"untrusted CA", ca_->UntrustedCaServerCertificate(), kVerifyFailed});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    ASSERT_TRUE(c.cert.ok()) << c.cert.status();
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs = {{c.cert->key_pem, c.cert->cert_pem}};
+    ScriptedServer bad_server;
+    const int port =
+        bad_server.Start("127.0.0.1:0", grpc::SslServerCredentials(ssl));
+    ASSERT_GT(port, 0);
+    ClientOptions options = SecureOptions();
+    options.port = port;
+    options.auth = std::make_shared<StaticTokenAuth>("t");
+    auto clock = std::make_shared<SimulatedClock>();
+    options.clock = clock;
+    Client client(options);
+    const absl::Time start = clock->Now();
+    absl::Status status = client.Health(absl::Seconds(5)).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+    EXPECT_THAT(std::string(status.message()),
+                AllOf(HasSubstr("Check could not connect within its 5s budget"),
+                      HasSubstr("channel in TRANSIENT_FAILURE"),
+                      HasSubstr("last error: UNAVAILABLE: "),
+                      HasSubstr(c.handshake_error)))
+        << status;
+    // Every attempt is still there, each the handshake's UNAVAILABLE.
+    std::vector<absl::Status> attempts = RetryAttempts(status);
+    EXPECT_THAT(attempts, Not(IsEmpty()));
+    for (const absl::Status& attempt : attempts) {
+      EXPECT_EQ(attempt.code(), absl::StatusCode::kUnavailable) << attempt;
+    }
+    EXPECT_LE(clock->Now() - start, absl::Seconds(5));
+    EXPECT_EQ(bad_server.count(""), 0);
+  }
+}
+
+// A server that answers UNAVAILABLE itself over a connected channel still
+// runs the budget out as DEADLINE_EXCEEDED: only a channel that never
+// connected turns it into UNAVAILABLE.
+TEST_F(ClientTlsTest, HealthOfAConnectedServerAnsweringUnavailableTimesOut) {
+  for (int i = 0; i < 10; ++i) {
+    server_.Enqueue("Check",
+                    {.status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                            "backend restarting")});
+  }
+  ClientOptions options = SecureOptions();
+  options.auth = std::make_shared<StaticTokenAuth>("t");
+  Client client(options);
+  absl::Status status = client.Health(absl::Seconds(1)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(HasSubstr("1s budget"),
+                    HasSubstr("UNAVAILABLE: backend restarting")));
+  EXPECT_GE(server_.count("Check"), 1);
+}
+
 TEST(ClientInsecureTest, NoTokenOnPlaintextUnlessAsked) {
   ScriptedServer server;
   int port = server.Start("127.0.0.1:0");
@@ -156,12 +234,14 @@ TEST(ClientInsecureTest, NoTokenOnPlaintextUnlessAsked) {
   options.auth = std::make_shared<StaticTokenAuth>("plain");
   {
     Client client(options);
-    ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+    ASSERT_THAT(client.GetJob(wf::GetJobRequest()),
+                ::workflows::testing::IsOk());
   }
   options.send_token_on_insecure_channel = true;
   {
     Client client(options);
-    ASSERT_TRUE(client.GetJob(wf::GetJobRequest()).ok());
+    ASSERT_THAT(client.GetJob(wf::GetJobRequest()),
+                ::workflows::testing::IsOk());
   }
   std::vector<RecordedCall> calls = server.calls("GetJob");
   ASSERT_THAT(calls, SizeIs(2));

@@ -24,6 +24,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/job.grpc.pb.h"
+#include "testing/matchers.h"
 #include "tests/scenarios/server_process.h"
 
 namespace workflows {
@@ -143,7 +144,7 @@ class LimitsTest : public ::testing::Test {
 
 TEST_F(LimitsTest, ScenarioNested10000DeepIsRefusedAndChangesNothing) {
   Start({});
-  ASSERT_TRUE(Load(kScriptedGetJob).ok());
+  ASSERT_THAT(Load(kScriptedGetJob), ::workflows::testing::IsOk());
 
   const std::string deep = DeepScenario(10000);
   ASSERT_GT(deep.size(), 150000u);  // Still under gRPC's 4 MiB.
@@ -160,7 +161,7 @@ TEST_F(LimitsTest, ScenarioNested10000DeepIsRefusedAndChangesNothing) {
 
 TEST_F(LimitsTest, ScenarioOverTheSizeCapIsRefusedAndChangesNothing) {
   Start({});
-  ASSERT_TRUE(Load(kScriptedGetJob).ok());
+  ASSERT_THAT(Load(kScriptedGetJob), ::workflows::testing::IsOk());
 
   // 2 MiB: over the 1 MiB default cap, under gRPC's 4 MiB message limit.
   const std::string huge = absl::StrCat(kScriptedGetJob, "description: \"",
@@ -178,10 +179,10 @@ TEST_F(LimitsTest, ScenarioOverTheSizeCapIsRefusedAndChangesNothing) {
 
 TEST_F(LimitsTest, FlagsSetTheLimits) {
   Start({"--max_scenario_depth=20", "--max_scenario_bytes=4096"});
-  ASSERT_TRUE(Load(kScriptedGetJob).ok());
+  ASSERT_THAT(Load(kScriptedGetJob), ::workflows::testing::IsOk());
   // 5 + 3 * 5 = 20 levels fit; one more level does not.
-  EXPECT_TRUE(Load(DeepScenario(5)).ok());
-  ASSERT_TRUE(Load(kScriptedGetJob).ok());
+  EXPECT_THAT(Load(DeepScenario(5)), ::workflows::testing::IsOk());
+  ASSERT_THAT(Load(kScriptedGetJob), ::workflows::testing::IsOk());
   EXPECT_THAT(Load(DeepScenario(6)).error_message(),
               HasSubstr("nesting limit of 20 levels exceeded"));
   EXPECT_THAT(
@@ -221,7 +222,8 @@ TEST(LimitsFlagsTest, ScenarioFileOverTheLimitsExitsTwoNamingIt) {
 
 TEST_F(LimitsTest, AdvanceClockBeyondDurationRangeIsRefusedAndGetJobIsPrompt) {
   Start({"--simulated_clock"});
-  ASSERT_TRUE(Load("job_progression { stage_duration { seconds: 10 } }").ok());
+  ASSERT_THAT(Load("job_progression { stage_duration { seconds: 10 } }"),
+              ::workflows::testing::IsOk());
   wf::Job created;
   {
     grpc::ClientContext context;
@@ -252,7 +254,8 @@ TEST_F(LimitsTest, AdvanceClockBeyondDurationRangeIsRefusedAndGetJobIsPrompt) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(job.state().stage(), wf::Job::QUEUED);
   fake::AdvanceClockResponse advanced;
-  ASSERT_TRUE(Advance(int64_t{7000} * 365 * 86400, 0, &advanced).ok());
+  ASSERT_THAT(Advance(int64_t{7000} * 365 * 86400, 0, &advanced),
+              ::workflows::testing::IsOk());
   EXPECT_GT(advanced.now().seconds(), int64_t{7000} * 365 * 86400);
   const absl::Time start = absl::Now();
   status = GetJob(created.id(), &job);

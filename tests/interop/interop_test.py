@@ -301,6 +301,45 @@ class InteropTest(unittest.TestCase):
                 health_pb2.HealthCheckRequest(), timeout=2)
         self.assertEqual(raised.exception.code(), grpc.StatusCode.UNAVAILABLE)
 
+    def test_tls_faults_fail_the_handshake(self):
+        # --tls_fault: ca.pem is the CA a client should trust, and every fault
+        # makes grpcio's handshake fail (UNAVAILABLE, saying why);
+        # the same client against a fault-free server succeeds. 127.0.0.1 is
+        # in the fault-free certificate and not in the wrong_host one.
+        handshake_errors = {
+            None: None,
+            "expired": "Ssl handshake failed",
+            "not_yet_valid": "Ssl handshake failed",
+            "wrong_host": "Peer name 127.0.0.1 is not in peer certificate",
+            "untrusted_ca": "Ssl handshake failed",
+        }
+        for fault, expected in handshake_errors.items():
+            with self.subTest(fault=fault):
+                tls_dir = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+                args = ["--tls_self_signed_dir=" + tls_dir]
+                if fault is not None:
+                    args.append("--tls_fault=" + fault)
+                server = self.start(*args)
+                with open(os.path.join(tls_dir, "ca.pem"), "rb") as f:
+                    credentials = grpc.ssl_channel_credentials(
+                        root_certificates=f.read())
+                channel = grpc.secure_channel(server.address, credentials)
+                self.addCleanup(channel.close)
+                if fault is None:
+                    self.assertEqual(self.check(channel),
+                                     health_pb2.HealthCheckResponse.SERVING)
+                    continue
+                with self.assertRaises(grpc.RpcError) as raised:
+                    self.check(channel)
+                details = raised.exception.details()
+                print("--tls_fault=%s: %s: %s" % (
+                    fault, raised.exception.code(), details))
+                self.assertEqual(raised.exception.code(),
+                                 grpc.StatusCode.UNAVAILABLE, details)
+                self.assertIn(expected, details)
+                if fault != "wrong_host":
+                    self.assertIn("certificate verify failed", details)
+
     def test_server_reflection_lists_services(self):
         channel = self.plaintext(self.start())
         # grpc.reflection.v1alpha.ServerReflectionRequest{list_services: "*"}

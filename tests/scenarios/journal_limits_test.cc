@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/job.grpc.pb.h"
+#include "testing/matchers.h"
 #include "tests/scenarios/server_process.h"
 
 namespace workflows {
@@ -173,8 +174,8 @@ TEST_F(JournalLimitsTest, TokensAreRedactedInGetJournalAndTheJournalFile) {
 
   grpc::ClientContext context;
   GetJournalResponse response;
-  ASSERT_TRUE(
-      control_->GetJournal(&context, GetJournalRequest(), &response).ok());
+  ASSERT_THAT(control_->GetJournal(&context, GetJournalRequest(), &response),
+              ::workflows::testing::IsOk());
   const std::string served = response.DebugString();
   EXPECT_THAT(served, Not(HasSubstr("s3cret-t0ken")));
   EXPECT_THAT(served, Not(HasSubstr("k3y-value")));
@@ -232,7 +233,8 @@ TEST_F(JournalLimitsTest, SixtyThreeMegabyteCallsStayWithinTheBudget) {
   GetJournalRequest one;
   one.set_page_size(1);
   GetJournalResponse response;
-  ASSERT_TRUE(control_->GetJournal(&context, one, &response).ok());
+  ASSERT_THAT(control_->GetJournal(&context, one, &response),
+              ::workflows::testing::IsOk());
   EXPECT_EQ(calls.size() + response.journal().dropped_calls(), 61);
   const RecordedCall& last = calls.back();
   EXPECT_EQ(last.requests(0).value().size(), 64 << 10);
@@ -269,7 +271,8 @@ TEST_F(JournalLimitsTest, TwelveThousandCallsArePagedUnder4MiB) {
   // A reader that ignores paging sees that it got part of the journal.
   grpc::ClientContext context;
   GetJournalResponse first;
-  ASSERT_TRUE(control_->GetJournal(&context, GetJournalRequest(), &first).ok());
+  ASSERT_THAT(control_->GetJournal(&context, GetJournalRequest(), &first),
+              ::workflows::testing::IsOk());
   EXPECT_GT(first.journal().more_calls(), 0);
   EXPECT_EQ(first.journal().calls_size() + first.journal().more_calls(), 12000);
 }

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/job.grpc.pb.h"
+#include "testing/matchers.h"
 #include "tests/scenarios/server_process.h"
 
 namespace workflows {
@@ -81,7 +82,8 @@ TEST(ProcessSafetyTest, SigtermWithHungCallsExitsZeroWithinGrace) {
        "--shutdown_grace=" + absl::FormatDuration(kGrace)});
   ASSERT_TRUE(server.ok()) << server.status();
   auto control = ControlOf(**server);
-  ASSERT_TRUE(LoadScenario(*control, kHangGetJob).ok());
+  ASSERT_THAT(LoadScenario(*control, kHangGetJob),
+              ::workflows::testing::IsOk());
 
   constexpr int kHung = 16;
   auto jobs = wf::JobAPI::NewStub(grpc::CreateChannel(

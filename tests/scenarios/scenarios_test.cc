@@ -311,6 +311,29 @@ TEST_F(ScenarioTest, JobFailsOom) {
   EXPECT_THAT(done.status().message(), HasSubstr("8 GiB"));
 }
 
+TEST_F(ScenarioTest, JobCancelled) {
+  StartScenario("job_cancelled");
+  std::unique_ptr<Client> client = MakeClient();
+  CallResult<wf::Job> job = client->CreateJob(NewJob());
+  ASSERT_TRUE(job.ok()) << job.status();
+  std::vector<wf::Job::Stage> stages;
+  absl::StatusOr<wf::Job::State> done = client->WaitForJob(
+      job->id(), absl::Seconds(30),
+      {.on_state = [&](const wf::Job::State& state) {
+        if (stages.empty() || stages.back() != state.stage()) {
+          stages.push_back(state.stage());
+        }
+      }});
+  EXPECT_EQ(done.status(), JobCancelledError(job->id()));
+  ASSERT_FALSE(stages.empty());
+  EXPECT_EQ(stages.back(), wf::Job::CANCELLED);
+  // Never past PREPARING, where the plan cancels it.
+  for (wf::Job::Stage stage : stages) {
+    EXPECT_NE(stage, wf::Job::RUNNING);
+    EXPECT_NE(stage, wf::Job::SUCCEEDED);
+  }
+}
+
 }  // namespace
 }  // namespace testing
 }  // namespace workflows

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proto/workflow.grpc.pb.h"
+#include "testing/matchers.h"
 #include "tests/scenarios/server_process.h"
 
 namespace workflows {
@@ -302,7 +303,7 @@ TEST(StandaloneBinaryTest, LaterScenarioAuthReplacesTheEarlierOne) {
     wf::WmtsUrlTemplateResponse response;
     return stub->GetWmtsUrlTemplate(&context, wf::Empty(), &response);
   };
-  EXPECT_TRUE(call_with("other-token").ok());
+  EXPECT_THAT(call_with("other-token"), ::workflows::testing::IsOk());
   for (const char* token : {"good-token", "viewer-token"}) {
     SCOPED_TRACE(token);
     const grpc::Status refused = call_with(token);

@@ -36,6 +36,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/job.grpc.pb.h"
+#include "testing/matchers.h"
 
 namespace workflows {
 namespace {
@@ -81,7 +82,7 @@ TEST_P(ShutdownStressTest, EveryCallThatReachedTheFakeIsJournaledOnce) {
       R"pb(method: "GetJob"
            behavior { hang: true })pb",
       &hang));
-  ASSERT_TRUE(server->script().AddRule(hang).ok());
+  ASSERT_THAT(server->script().AddRule(hang), ::workflows::testing::IsOk());
 
   absl::Mutex mu;
   std::map<std::string, ClientCall> calls;  // by x-call-id
@@ -147,12 +148,12 @@ TEST_P(ShutdownStressTest, EveryCallThatReachedTheFakeIsJournaledOnce) {
   }
   // Shut down only once every hanging kind of call is in flight.
   constexpr int kEachKind = kClientThreads / 4;
-  ASSERT_TRUE(server->journal()
-                  .WaitForInFlight("GetJob", kEachKind, absl::Seconds(60))
-                  .ok());
-  ASSERT_TRUE(server->journal()
-                  .WaitForInFlight("WatchJob", kEachKind, absl::Seconds(60))
-                  .ok());
+  ASSERT_THAT(
+      server->journal().WaitForInFlight("GetJob", kEachKind, absl::Seconds(60)),
+      ::workflows::testing::IsOk());
+  ASSERT_THAT(server->journal().WaitForInFlight("WatchJob", kEachKind,
+                                                absl::Seconds(60)),
+              ::workflows::testing::IsOk());
   server->Shutdown(absl::Seconds(5));
   stop = true;
   for (std::thread& client : clients) client.join();

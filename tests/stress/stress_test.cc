@@ -40,6 +40,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "proto/job.grpc.pb.h"
+#include "testing/matchers.h"
 
 namespace workflows {
 namespace {
@@ -277,7 +278,8 @@ class StressTest : public ::testing::Test {
     EXPECT_THAT(result.unexpected, ::testing::IsEmpty());
 
     // Every call the clients saw end has ended on the server too.
-    ASSERT_TRUE(server->journal().WaitUntilIdle(absl::Seconds(30)).ok());
+    ASSERT_THAT(server->journal().WaitUntilIdle(absl::Seconds(30)),
+                ::workflows::testing::IsOk());
     Tally journal;
     int64_t total = 0;
     for (const fake::RecordedCall& call : server->journal().Calls()) {
@@ -313,24 +315,26 @@ class StressTest : public ::testing::Test {
     while (!done.HasBeenNotified()) {
       switch (step++ % 5) {
         case 0:
-          EXPECT_TRUE(server.script()
-                          .AddRule(FailRule("GetJob", "UNAVAILABLE", 0.5))
-                          .ok());
+          EXPECT_THAT(
+              server.script().AddRule(FailRule("GetJob", "UNAVAILABLE", 0.5)),
+              ::workflows::testing::IsOk());
           break;
         case 1:
-          EXPECT_TRUE(
-              server.script().AddRule(StreamRule(3, /*fail=*/true)).ok());
+          EXPECT_THAT(server.script().AddRule(StreamRule(3, /*fail=*/true)),
+                      ::workflows::testing::IsOk());
           break;
         case 2: {
           fake::Scenario scenario;
           *scenario.add_rules() = FailRule("ListJobs", "RESOURCE_EXHAUSTED", 0);
           *scenario.add_rules() = StreamRule(5, /*fail=*/false);
           *scenario.add_rules() = FailRule("Check", "UNAVAILABLE", 0.3);
-          EXPECT_TRUE(server.script().Load(scenario).ok());
+          EXPECT_THAT(server.script().Load(scenario),
+                      ::workflows::testing::IsOk());
           break;
         }
         case 3:
-          EXPECT_TRUE(server.script().AddRule(StreamRule(0, false)).ok());
+          EXPECT_THAT(server.script().AddRule(StreamRule(0, false)),
+                      ::workflows::testing::IsOk());
           break;
         default:
           server.script().Clear();

@@ -1,27 +1,15 @@
 #!/usr/bin/env bash
-# CI-style fault injection, as a downstream project runs it: start the
-# standalone fake from @workflows_grpc with our own scenario file, probe it
-# with workflows_cli, stop it with SIGTERM and read its journal.
+# CI-style fault injection, as a downstream project runs it: the checks of
+# //ci:fault_scenario_test, run by workflows_fake_server_test against the
+# standalone fake it started with our scenario file (its address is in
+# WORKFLOWS_FAKE_ADDRESS). The rule stops the fake afterwards, fails the test
+# unless it exits 0 after SIGTERM, and keeps its journal in the outputs.
+#   fault_scenario_test.sh <workflows_cli>
 set -uo pipefail
-server="$1" cli="$2" scenario="$3"
-tmp="${TEST_TMPDIR:-$(mktemp -d)}"
-port_file="${tmp}/port" journal="${tmp}/journal.textproto" log="${tmp}/server.log"
+cli="$1"
+target="${WORKFLOWS_FAKE_ADDRESS:?run by workflows_fake_server_test}"
 
-fail() { echo "FAIL: $*" >&2; echo "--- server log:" >&2; cat "${log}" >&2; exit 1; }
-
-"${server}" --listen=127.0.0.1:0 --port_file="${port_file}" \
-    --scenario="${scenario}" --journal="${journal}" >"${log}" 2>&1 &
-pid=$!
-trap 'kill -9 ${pid} 2>/dev/null' EXIT
-
-# Readiness: the port file appears once the server is serving (bounded).
-for _ in $(seq 1 200); do
-  [[ -s "${port_file}" ]] && break
-  kill -0 "${pid}" 2>/dev/null || fail "server exited before serving"
-  sleep 0.05
-done
-[[ -s "${port_file}" ]] || fail "no port file after 10 s"
-target="127.0.0.1:$(cat "${port_file}")"
+fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # 1. Health is NOT_SERVING: the probe exits non-zero and says why.
 if out="$("${cli}" --target="${target}" --insecure health 2>&1)"; then
@@ -40,13 +28,13 @@ if out="$("${cli}" --target="${target}" --insecure get-workflow ci@example.com:b
 fi
 grep -q "FAILED_PRECONDITION" <<<"${out}" || fail "expected FAILED_PRECONDITION: ${out}"
 
-# 4. SIGTERM: graceful exit 0, journal written with both GetWorkflow calls.
-kill -TERM "${pid}"
-wait "${pid}"
-code=$?
-trap - EXIT
-[[ ${code} -eq 0 ]] || fail "server exit code ${code} after SIGTERM"
-[[ -s "${journal}" ]] || fail "journal not written"
-calls=$(grep -c 'method: "/descarteslabs.workflows.WorkflowAPI/GetWorkflow"' "${journal}")
+# 4. The journal has both GetWorkflow calls: asked through the control
+#    service with the kit's Python harness (@workflows_grpc//python).
+python_root="${TEST_SRCDIR:?}/workflows_grpc/python"
+calls="$(PYTHONPATH="${python_root}" /usr/bin/python3 -c '
+from workflows_fake import FakeControl
+with FakeControl.from_environment() as control:
+    print(control.count_calls("GetWorkflow"))
+')" || fail "reading the journal through the control service failed"
 [[ ${calls} -eq 2 ]] || fail "journal has ${calls} GetWorkflow calls, want 2"
 echo "PASS: consumer fault scenario"

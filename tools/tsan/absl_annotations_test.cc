@@ -1,6 +1,6 @@
 // Threads that share plain data guarded ONLY by abseil synchronization. Under
 // --config=tsan this passes only if ThreadSanitizer sees abseil's
-// happens-before edges (tools/tsan_absl_annotations.cc); in other builds it
+// happens-before edges (tools/tsan/absl_annotations.cc); in other builds it
 // still checks the layout assumptions the shim relies on.
 #include <atomic>
 #include <map>
@@ -15,7 +15,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tools/tsan_absl_layout.h"
+#include "tools/tsan/absl_layout.h"
 
 extern "C" int WorkflowsTsanAbslAnnotationsLinked() __attribute__((weak));
 extern "C" int WorkflowsTsanAbslInterposes(const char* mangled)
@@ -52,7 +52,7 @@ TEST(TsanAbslAnnotationsTest, LinkedIntoThreadSanitizerBuilds) {
 #if defined(__SANITIZE_THREAD__)
   int (*linked)() = &WorkflowsTsanAbslAnnotationsLinked;
   ASSERT_TRUE(linked != nullptr)
-      << "--config=tsan must link //tools:tsan_absl_annotations "
+      << "--config=tsan must link //tools/tsan:absl_annotations "
          "(--custom_malloc in .bazelrc)";
   EXPECT_EQ(linked(), 1);
 #else
@@ -63,24 +63,17 @@ TEST(TsanAbslAnnotationsTest, LinkedIntoThreadSanitizerBuilds) {
 // Debian's libgpr/libgrpc/libgrpc++ lock their absl::Mutexes (gpr_mu,
 // grpc_core::Mutex) and wait on absl::CondVars through these symbols: unless
 // the dynamic linker resolves them to the shim, TSan misses every hand-off
-// gRPC makes between its threads (tools/tsan.supp).
+// gRPC makes between its threads (tools/tsan/tsan.supp).
 TEST(TsanAbslAnnotationsTest, DebianLibraryCallsAreAnnotatedToo) {
 #if defined(__SANITIZE_THREAD__)
   ASSERT_TRUE(&WorkflowsTsanAbslInterposes != nullptr);
+  // Every symbol --config=tsan exports (tools/tsan/exported_symbols.bzl).
   for (const char* mangled : {
-           "_ZN4absl7debian35Mutex4LockEv",
-           "_ZN4absl7debian35Mutex6UnlockEv",
-           "_ZN4absl7debian35Mutex7TryLockEv",
-           "_ZN4absl7debian35MutexD1Ev",
-           "_ZN4absl7debian319ReleasableMutexLock7ReleaseEv",
-           "_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE",
-           "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_"
-           "8DurationE",
-           "_ZN4absl7debian37CondVar16WaitWithDeadlineEPNS0_5MutexENS0_4TimeE",
+#include "tools/tsan/exported_symbols.inc"
        }) {
     EXPECT_EQ(WorkflowsTsanAbslInterposes(mangled), 1)
         << mangled << " is not exported from the executable "
-        << "(-Wl,--export-dynamic-symbol in .bazelrc)";
+        << "(linkopts of //tools/tsan:annotations)";
   }
 #else
   GTEST_SKIP() << "not a ThreadSanitizer build";

@@ -1,12 +1,12 @@
 // A deliberate data race in this project's own server-side code, reached the
 // way every real handler is: on gRPC's server threads, below frames of
 // Debian's uninstrumented libgrpc++/libgpr. Under --config=tsan,
-// ThreadSanitizer must report it with tools/tsan.supp loaded;
-// tsan_grpc_canary_test fails if it does not. This is the canary for the
+// ThreadSanitizer must report it with tools/tsan/tsan.supp loaded;
+// grpc_canary_test fails if it does not. This is the canary for the
 // suppressions file itself: a `race:libgpr.so` line (which matches any frame
 // of either stack, including the thread-creation stack) would hide it, while
 // `race_top:` lines, which look only at the racing frame, do not. It also
-// guards the happens-before annotations for abseil and gRPC (.bazelrc): an
+// guards the happens-before annotations for abseil and gRPC (tools/tsan): an
 // edge too coarse, such as handlers acquiring what other handlers released,
 // would order the two calls and hide the race.
 #include <cstdio>

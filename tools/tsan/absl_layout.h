@@ -1,12 +1,12 @@
 // Where Debian's abseil keeps state that ThreadSanitizer must see, for the
-// TSan shim (tools/tsan_absl_annotations.cc) and its test.
+// TSan shim (tools/tsan/absl_annotations.cc) and its test.
 //
 // absl::Notification::HasBeenNotified() is inline: it is an acquire-load of the
 // private `std::atomic<bool> notified_yet_`, stored by the uninstrumented
 // Notify(). The shim announces a release on that atomic's address before
 // Notify(), so TSan pairs it with the instrumented load. The address comes
 // from a mirror of the class layout, pinned by static_asserts here and
-// checked at run time by tools/tsan_absl_annotations_test.cc.
+// checked at run time by tools/tsan/absl_annotations_test.cc.
 //
 // Example:
 //   absl::Notification done;

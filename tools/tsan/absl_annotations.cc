@@ -14,9 +14,10 @@
 // How: this file DEFINES the out-of-line abseil entry points below in the
 // executable. Under --config=tsan, .bazelrc links it into every cc_binary and
 // cc_test (--custom_malloc; it defines no allocator) and exports each symbol
-// from the executable (-Wl,--export-dynamic-symbol=<mangled>). The dynamic
-// linker searches the executable first, so calls from our objects AND from
-// the Debian libraries (which call them through the PLT, as does abseil
+// from the executable (-Wl,--export-dynamic-symbol=<mangled>, one per name in
+// tools/tsan/exported_symbols.bzl, checked by exported_symbols_test). The
+// dynamic linker searches the executable first, so calls from our objects AND
+// from the Debian libraries (which call them through the PLT, as does abseil
 // itself) land here. Each definition tells TSan what the call does, exactly
 // as an instrumented abseil does itself (mutex.cc's ABSL_TSAN_MUTEX_*
 // annotations), and calls abseil's definition, found with
@@ -28,7 +29,7 @@
 //     (and drops and retakes the lock) inside the call; TSan treats the whole
 //     call as part of the lock operation, then sees the lock held again.
 //   - Notification: Notify() releases on the address of the `notified_yet_`
-//     atomic (found via tools/tsan_absl_layout.h); WaitForNotification*()
+//     atomic (found via tools/tsan/absl_layout.h); WaitForNotification*()
 //     acquire on it, and the inline HasBeenNotified() is an instrumented
 //     acquire-load of that same atomic, so it syncs too.
 //   - ~Mutex: __tsan_mutex_destroy, so reused memory starts a fresh mutex.
@@ -40,12 +41,12 @@
 // operation on a mutex is annotated once, by the outermost call).
 // AssertHeld()/AssertNotHeld()/Signal() create no ordering and are not defined
 // here. gRPC's lock-free hand-offs (atomics inside libgrpc) stay invisible: see
-// tools/tsan.supp for what that still costs.
-// tools/tsan_absl_annotations_test.cc proves the edges are seen and that
-// the library calls really come here; tools/tsan_absl_canary.cc and
-// tools/tsan_grpc_canary.cc that an unguarded access next to them is still
+// tools/tsan/tsan.supp for what that still costs.
+// tools/tsan/absl_annotations_test.cc proves the edges are seen and that
+// the library calls really come here; tools/tsan/absl_canary.cc and
+// tools/tsan/grpc_canary.cc that an unguarded access next to them is still
 // reported.
-#include "tools/tsan_absl_layout.h"
+#include "tools/tsan/absl_layout.h"
 
 // Lets tests check that --config=tsan really linked the shim in.
 extern "C" int WorkflowsTsanAbslAnnotationsLinked() {
@@ -68,7 +69,7 @@ extern "C" int WorkflowsTsanAbslAnnotationsLinked() {
 #include "absl/base/options.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/time/time.h"
-#include "tools/tsan_next_definition.h"
+#include "tools/tsan/next_definition.h"
 
 #define WORKFLOWS_TSAN_STR2(x) #x
 #define WORKFLOWS_TSAN_STR(x) WORKFLOWS_TSAN_STR2(x)
@@ -76,7 +77,7 @@ extern "C" int WorkflowsTsanAbslAnnotationsLinked() {
 static_assert(std::string_view(WORKFLOWS_TSAN_STR(
                   ABSL_OPTION_INLINE_NAMESPACE_NAME)) == "debian3",
               "abseil inline namespace changed: update the mangled names here "
-              "and the --export-dynamic-symbol list in .bazelrc");
+              "and in tools/tsan/exported_symbols.bzl");
 
 namespace {
 
@@ -89,7 +90,7 @@ using absl::Notification;
 using absl::ReleasableMutexLock;
 using absl::Time;
 
-// abseil's definition of `mangled` (see tools/tsan_next_definition.h).
+// abseil's definition of `mangled` (see tools/tsan/next_definition.h).
 template <typename Fn>
 Fn* Real(const char* mangled) {
   return workflows::tsan::NextDefinition<Fn>("tsan_absl_annotations", mangled);
@@ -199,7 +200,7 @@ bool TryLocking(const Mutex* mu, unsigned flags, F call) {
 
 }  // namespace
 
-// For tools/tsan_absl_annotations_test.cc: 1 if the dynamic linker resolves
+// For tools/tsan/absl_annotations_test.cc: 1 if the dynamic linker resolves
 // `mangled` (one of the symbols defined below) to this file's definition, so
 // the Debian libraries' calls are annotated too, not only ours.
 extern "C" int WorkflowsTsanAbslInterposes(const char* mangled) {

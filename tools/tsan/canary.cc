@@ -1,5 +1,5 @@
 // A deliberate data race in this project's own code. Under --config=tsan,
-// ThreadSanitizer must report it even with tools/tsan.supp loaded; the
+// ThreadSanitizer must report it even with tools/tsan/tsan.supp loaded; the
 // companion test fails if it does not, because then the suppressions (or the
 // sanitizer setup) hide real races and the TSan run proves nothing.
 #include <cstdio>

@@ -4,7 +4,7 @@
 # source file. A report from inside a system library first means the
 # suppressions are too narrow; no report means they are too broad (or the
 # build is not instrumented). Both fail.
-#   tsan_canary_test.sh <canary binary> <canary source file name>
+#   canary_test.sh <canary binary> <canary source file name>
 set -uo pipefail
 canary="$1"
 source_file="$2"
@@ -20,7 +20,7 @@ if [[ ${code} -ne 0 ]] &&
   exit 0
 fi
 echo "FAIL: the planted race in ${source_file} was not the report (exit" \
-     "${code}). Either tools/tsan.supp hides races in project code, or it" \
+     "${code}). Either tools/tsan/tsan.supp hides races in project code, or it" \
      "lets a system-library report through first. Output:" >&2
 echo "${output}" >&2
 exit 1

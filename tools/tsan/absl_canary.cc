@@ -2,7 +2,7 @@
 // Thread A updates the counter under an absl::Mutex, thread B without taking
 // it. Under --config=tsan the abseil annotations (tsan_absl_annotations.cc)
 // must add only the happens-before edges the mutex really creates, so
-// ThreadSanitizer must still report this race; tsan_absl_canary_test fails if
+// ThreadSanitizer must still report this race; absl_canary_test fails if
 // it does not (the shim would then hide real races).
 #include <cstdio>
 #include <thread>

@@ -1,8 +1,8 @@
 #ifndef WORKFLOWS_TOOLS_TSAN_NEXT_DEFINITION_H_
 #define WORKFLOWS_TOOLS_TSAN_NEXT_DEFINITION_H_
 
-// How the TSan shims (tools/tsan_absl_annotations.cc,
-// tools/tsan_grpc_annotations.cc) reach the library function they stand in
+// How the TSan shims (tools/tsan/absl_annotations.cc,
+// tools/tsan/grpc_annotations.cc) reach the library function they stand in
 // for. Each shim defines a library entry point in the executable, exported,
 // so the dynamic linker sends the libraries' calls to it; the shim then calls
 // the library's own definition, which is the next one in the search order.

@@ -9,19 +9,19 @@
 // response. (gRPC's own TSan builds annotate these spots; Debian's library is
 // not built that way.)
 //
-// How: like tools/tsan_absl_annotations.cc, this file defines the entry
-// points in the executable, exported (-Wl,--export-dynamic-symbol in
-// .bazelrc), so the dynamic linker sends libgrpc's and libgrpc++'s PLT calls
-// here; dlsym(RTLD_NEXT) finds libgrpc's definition. A completion queue
-// promises that whatever happened before an operation's completion is
-// queued (grpc_cq_end_op) happens before the waiter gets that operation's
-// tag back (grpc_completion_queue_next/pluck), so:
+// How: like tools/tsan/absl_annotations.cc, this file defines the entry
+// points in the executable, exported (tools/tsan/exported_symbols.bzl), so the
+// dynamic linker sends libgrpc's and libgrpc++'s PLT calls here;
+// dlsym(RTLD_NEXT) finds libgrpc's definition. A completion queue promises that
+// whatever happened before an operation's completion is queued (grpc_cq_end_op)
+// happens before the waiter gets that operation's tag back
+// (grpc_completion_queue_next/pluck), so:
 //   - grpc_cq_end_op(cq, tag, ...): release on `tag`;
 //   - grpc_completion_queue_next/pluck returning GRPC_OP_COMPLETE for `tag`:
 //     acquire on `tag`.
 // The edge is per tag (one pending operation: a CallOpSet, a server's
 // SyncRequest), so unrelated calls stay unordered: two handlers racing on
-// shared data are still reported (tools/tsan_grpc_canary.cc).
+// shared data are still reported (tools/tsan/grpc_canary.cc).
 #include <grpc/grpc.h>
 
 #if defined(__SANITIZE_THREAD__)
@@ -32,7 +32,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "tools/tsan_next_definition.h"
+#include "tools/tsan/next_definition.h"
 
 // Defined in libgrpc (src/core/lib/surface/completion_queue.h, not installed);
 // grpc_error_handle is absl::Status since gRPC 1.48.
@@ -55,7 +55,7 @@ class CallCombiner {
 
 namespace {
 
-// libgrpc's definition of `name` (see tools/tsan_next_definition.h).
+// libgrpc's definition of `name` (see tools/tsan/next_definition.h).
 template <typename Fn>
 Fn* Real(const char* name) {
   return workflows::tsan::NextDefinition<Fn>("tsan_grpc_annotations", name);
