@@ -6,10 +6,10 @@ sizes, journal statuses. It measures; it asserts nothing (the tests in
 tests/hostile, tests/scenarios and tests/stress do that).
 
     bazel build -c opt //fake_server:workflows_fake_server \
-        //tests/interop:python_stubs
+        //python:stubs
     /usr/bin/python3 bench/hostile_rows.py \
         bazel-bin/fake_server/workflows_fake_server \
-        bazel-bin/tests/interop/py [ROW ...]
+        bazel-bin/python [ROW ...]
 
 Rows: deep advance token big many hung unparsable deadline symlink
 control_token sigterm (default: all). FAKE_SERVER_FLAGS adds flags to every

@@ -7,6 +7,6 @@ if [[ ! -x /usr/bin/python3 ]] || ! /usr/bin/python3 -c "import grpc" 2>/dev/nul
   echo "FAIL: /usr/bin/python3 with grpc is required (apt-get install python3-grpcio python3-protobuf)" >&2
   exit 1
 fi
-export PYTHONPATH="${runfiles}/tests/interop/py"
+export PYTHONPATH="${runfiles}/python"
 exec /usr/bin/python3 "${runfiles}/tests/interop/interop_test.py" \
   "${runfiles}/fake_server/workflows_fake_server"
