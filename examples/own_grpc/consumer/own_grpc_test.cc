@@ -26,8 +26,7 @@ TEST_F(OwnGrpcTest, ScriptedFailureReachesTheClient) {
       .WillOnce(ReturnStatus(grpc::StatusCode::NOT_FOUND, "no job j1"));
   GetJobRequest request;
   request.set_id("j1");
-  EXPECT_THAT(client().GetJob(request),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(client().GetJob(request), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_F(OwnGrpcTest, InMemoryBackendAnswersUnscriptedCalls) {
