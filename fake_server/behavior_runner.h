@@ -1,8 +1,6 @@
 #ifndef WORKFLOWS_FAKE_SERVER_BEHAVIOR_RUNNER_H_
 #define WORKFLOWS_FAKE_SERVER_BEHAVIOR_RUNNER_H_
 
-// CONTRACT (written by the lead; implementation in behavior_runner.cc).
-
 #include <grpcpp/support/status.h>
 
 #include <functional>

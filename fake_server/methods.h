@@ -1,8 +1,6 @@
 #ifndef WORKFLOWS_FAKE_SERVER_METHODS_H_
 #define WORKFLOWS_FAKE_SERVER_METHODS_H_
 
-// CONTRACT (written by the lead; implementation in methods.cc).
-
 #include <string>
 #include <vector>
 

@@ -1,9 +1,6 @@
 #ifndef WORKFLOWS_FAKE_SERVER_SCRIPT_H_
 #define WORKFLOWS_FAKE_SERVER_SCRIPT_H_
 
-// CONTRACT (written by the lead; implementation in script.cc). Keep these
-// declarations; add to them if needed.
-
 #include <grpcpp/support/status.h>
 
 #include <cstdint>
