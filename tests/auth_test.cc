@@ -11,6 +11,7 @@
 #include "testing/actions.h"
 #include "testing/auth_fakes.h"
 #include "testing/matchers.h"
+#include "testing/waits.h"
 #include "testing/workflows_test.h"
 
 namespace workflows {
@@ -35,6 +36,7 @@ using testing::Partially;
 using testing::ReplyText;
 using ::testing::SizeIs;
 using testing::StatusIs;
+using testing::WaitForCalls;
 
 class AuthTest : public testing::WorkflowsAuthTest {
  protected:
@@ -96,6 +98,10 @@ TEST_F(AuthTest, ExpectCallOnAnotherTokenExplainsWhichTokenCame) {
     // Unmatched, so it falls through to the in-memory backend.
     EXPECT_THAT(client().GetWorkflow(request, {.retry = RetryPolicy::None()}),
                 StatusIs(absl::StatusCode::kNotFound));
+    // The report was written on the server's thread before the call ended;
+    // waiting for the journal to record the end orders it before the reads
+    // below (the RPC itself is no edge ThreadSanitizer can see).
+    ASSERT_TRUE(WaitForCalls(server(), "GetWorkflow", 1, absl::Seconds(10)));
   }
   ASSERT_EQ(failures.size(), 1);
   EXPECT_THAT(failures.GetTestPartResult(0).message(),

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "testing/actions.h"
 #include "testing/matchers.h"
+#include "testing/waits.h"
 #include "testing/workflows_test.h"
 
 namespace workflows {
@@ -31,6 +32,7 @@ using ::testing::Not;
 using testing::ReplyText;
 using ::testing::SizeIs;
 using testing::StatusIs;
+using testing::WaitUntilIdle;
 
 constexpr char kGetJobMethod[] = "/descarteslabs.workflows.JobAPI/GetJob";
 
@@ -67,8 +69,11 @@ class StrictDiagnosticsTest : public testing::StrictWorkflowsTest {};
 
 TEST_F(StrictDiagnosticsTest, UnscriptedCallFailsNamingMethodAndRequest) {
   CallResult<Job> result = NotCalled();
-  const std::vector<std::string> failures = FailuresIn(
-      [&] { result = client().GetJob(JobRequest("unscripted-job"), Once()); });
+  const std::vector<std::string> failures = FailuresIn([&] {
+    result = client().GetJob(JobRequest("unscripted-job"), Once());
+    // Orders the server thread's report before the reads below.
+    ASSERT_TRUE(WaitUntilIdle(server(), absl::Seconds(10)));
+  });
 
   ASSERT_THAT(failures, SizeIs(1));
   EXPECT_THAT(failures[0], AllOf(HasSubstr("Uninteresting mock function call"),
@@ -86,8 +91,11 @@ TEST_F(StrictDiagnosticsTest, MismatchPrintsEveryExpectationsDiff) {
   EXPECT_CALL(backend(), GetJob(_, EqualsProto("id: 'job-b'"), _))
       .Times(AnyNumber());
   CallResult<Job> result = NotCalled();
-  const std::vector<std::string> failures = FailuresIn(
-      [&] { result = client().GetJob(JobRequest("job-c"), Once()); });
+  const std::vector<std::string> failures = FailuresIn([&] {
+    result = client().GetJob(JobRequest("job-c"), Once());
+    // Orders the server thread's report before the reads below.
+    ASSERT_TRUE(WaitUntilIdle(server(), absl::Seconds(10)));
+  });
 
   ASSERT_THAT(failures, SizeIs(1));
   EXPECT_THAT(failures[0],
@@ -106,8 +114,11 @@ TEST_F(DiagnosticsTest, MismatchedRequestFailsWithTheRequestAndTheDiff) {
       .Times(AnyNumber())
       .WillRepeatedly(ReplyText("id: 'expected-job'"));
   CallResult<Job> result = NotCalled();
-  const std::vector<std::string> failures = FailuresIn(
-      [&] { result = client().GetJob(JobRequest("actual-job"), Once()); });
+  const std::vector<std::string> failures = FailuresIn([&] {
+    result = client().GetJob(JobRequest("actual-job"), Once());
+    // Orders the server thread's report before the reads below.
+    ASSERT_TRUE(WaitUntilIdle(server(), absl::Seconds(10)));
+  });
 
   ASSERT_THAT(failures, SizeIs(1));
   EXPECT_THAT(
@@ -145,8 +156,11 @@ TEST_F(DiagnosticsTest, SatisfiedExpectationsPassTeardown) {
 TEST_F(DiagnosticsTest, NiceFixtureIsSilentAboutUninterestingCalls) {
   ::testing::internal::CaptureStdout();
   CallResult<Job> result = NotCalled();
-  const std::vector<std::string> failures = FailuresIn(
-      [&] { result = client().GetJob(JobRequest("nice-job"), Once()); });
+  const std::vector<std::string> failures = FailuresIn([&] {
+    result = client().GetJob(JobRequest("nice-job"), Once());
+    // Orders the server thread's report before the reads below.
+    ASSERT_TRUE(WaitUntilIdle(server(), absl::Seconds(10)));
+  });
   const std::string out = ::testing::internal::GetCapturedStdout();
 
   EXPECT_THAT(failures, IsEmpty());
@@ -159,8 +173,11 @@ class NaggyDiagnosticsTest : public testing::NaggyWorkflowsTest {};
 TEST_F(NaggyDiagnosticsTest, UninterestingCallWarnsAndFallsThrough) {
   ::testing::internal::CaptureStdout();
   CallResult<Job> result = NotCalled();
-  const std::vector<std::string> failures = FailuresIn(
-      [&] { result = client().GetJob(JobRequest("naggy-job"), Once()); });
+  const std::vector<std::string> failures = FailuresIn([&] {
+    result = client().GetJob(JobRequest("naggy-job"), Once());
+    // Orders the server thread's report before the reads below.
+    ASSERT_TRUE(WaitUntilIdle(server(), absl::Seconds(10)));
+  });
   const std::string out = ::testing::internal::GetCapturedStdout();
 
   EXPECT_THAT(failures, IsEmpty());
