@@ -383,7 +383,9 @@ absl::Status InMemoryBackend::SetJobProgression(const std::string& job_id,
   return absl::OkStatus();
 }
 
-absl::Status InMemoryBackend::AdvanceJob(const std::string& job_id) {
+absl::Status InMemoryBackend::MoveJob(
+    const std::string& job_id,
+    absl::FunctionRef<bool(JobTimeline&, absl::Time)> move) {
   {
     absl::MutexLock lock(&mu_);
     JobRecord* record = FindJobLocked(job_id);
@@ -391,7 +393,7 @@ absl::Status InMemoryBackend::AdvanceJob(const std::string& job_id) {
       return absl::NotFoundError(
           absl::StrCat("job \"", job_id, "\" not found"));
     }
-    if (!record->timeline.Step(Now())) {
+    if (!move(record->timeline, Now())) {
       return absl::FailedPreconditionError(
           absl::StrCat("job \"", job_id, "\" is already ",
                        wf::Job::Stage_Name(record->timeline.current().stage()),
@@ -402,23 +404,16 @@ absl::Status InMemoryBackend::AdvanceJob(const std::string& job_id) {
   return absl::OkStatus();
 }
 
+absl::Status InMemoryBackend::AdvanceJob(const std::string& job_id) {
+  return MoveJob(job_id, [](JobTimeline& timeline, absl::Time now) {
+    return timeline.Step(now);
+  });
+}
+
 absl::Status InMemoryBackend::AdvanceJobToEnd(const std::string& job_id) {
-  {
-    absl::MutexLock lock(&mu_);
-    JobRecord* record = FindJobLocked(job_id);
-    if (record == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("job \"", job_id, "\" not found"));
-    }
-    if (!record->timeline.StepToEnd(Now())) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job \"", job_id, "\" is already ",
-                       wf::Job::Stage_Name(record->timeline.current().stage()),
-                       " and cannot advance"));
-    }
-  }
-  signal_->Notify();
-  return absl::OkStatus();
+  return MoveJob(job_id, [](JobTimeline& timeline, absl::Time now) {
+    return timeline.StepToEnd(now);
+  });
 }
 
 absl::Status InMemoryBackend::AdvanceJobBy(const std::string& job_id,
@@ -428,22 +423,9 @@ absl::Status InMemoryBackend::AdvanceJobBy(const std::string& job_id,
         absl::StrCat("a job cannot advance by a negative duration (",
                      absl::FormatDuration(duration), ")"));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    JobRecord* record = FindJobLocked(job_id);
-    if (record == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("job \"", job_id, "\" not found"));
-    }
-    if (!record->timeline.Skip(duration, Now())) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job \"", job_id, "\" is already ",
-                       wf::Job::Stage_Name(record->timeline.current().stage()),
-                       " and cannot advance"));
-    }
-  }
-  signal_->Notify();
-  return absl::OkStatus();
+  return MoveJob(job_id, [duration](JobTimeline& timeline, absl::Time now) {
+    return timeline.Skip(duration, now);
+  });
 }
 
 std::optional<wf::Job::State> InMemoryBackend::GetJobState(

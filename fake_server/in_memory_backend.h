@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -300,6 +301,11 @@ class InMemoryBackend : public Backend {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string NextIdLocked(absl::string_view prefix)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves job `job_id` with `move` (a JobTimeline step that returns false
+  // when the job has already finished) and wakes its watchers. The errors
+  // of AdvanceJob.
+  absl::Status MoveJob(const std::string& job_id,
+                       absl::FunctionRef<bool(JobTimeline&, absl::Time)> move);
   void FillWorkflowUrls(descarteslabs::workflows::Workflow* workflow) const;
 
   const std::shared_ptr<Clock> clock_;
