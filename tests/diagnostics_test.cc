@@ -9,9 +9,9 @@
 
 #include "client/client.h"
 #include "gmock/gmock.h"
-#include "gtest/gtest-spi.h"
 #include "gtest/gtest.h"
 #include "testing/actions.h"
+#include "testing/failures.h"
 #include "testing/matchers.h"
 #include "testing/waits.h"
 #include "testing/workflows_test.h"
@@ -26,6 +26,7 @@ using ::testing::_;
 using ::testing::AllOf;
 using ::testing::AnyNumber;
 using testing::EqualsProto;
+using testing::FailuresIn;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -35,23 +36,6 @@ using testing::StatusIs;
 using testing::WaitUntilIdle;
 
 constexpr char kGetJobMethod[] = "/descarteslabs.workflows.JobAPI/GetJob";
-
-// The messages of every gtest failure that `body` reports, on any thread, in
-// order. They are intercepted: they do not fail the test that runs this.
-std::vector<std::string> FailuresIn(const std::function<void()>& body) {
-  ::testing::TestPartResultArray results;
-  {
-    ::testing::ScopedFakeTestPartResultReporter reporter(
-        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ALL_THREADS,
-        &results);
-    body();
-  }
-  std::vector<std::string> messages;
-  for (int i = 0; i < results.size(); ++i) {
-    messages.push_back(results.GetTestPartResult(i).message());
-  }
-  return messages;
-}
 
 GetJobRequest JobRequest(const std::string& id) {
   GetJobRequest request;

@@ -11,9 +11,9 @@
 #include "fake_server/fake_call_context.h"
 #include "fake_server/in_memory_backend.h"
 #include "gmock/gmock.h"
-#include "gtest/gtest-spi.h"
 #include "gtest/gtest.h"
 #include "testing/actions.h"
+#include "testing/failures.h"
 #include "testing/matchers.h"
 #include "testing/mock_workflows_backend.h"
 #include "testing/waits.h"
@@ -30,6 +30,7 @@ using ::testing::AllOf;
 using testing::Delay;
 using testing::EqualsProto;
 using testing::FailTimesThen;
+using testing::FailuresIn;
 using ::testing::HasSubstr;
 using testing::IsOk;
 using testing::IsOkAndHolds;
@@ -44,23 +45,6 @@ using testing::WaitForCalls;
 using testing::WaitForInFlight;
 using testing::WaitUntilIdle;
 using testing::WithWarnings;
-
-// The messages of every gtest failure `body` reports; they do not fail the
-// test that runs this.
-std::vector<std::string> FailuresIn(const std::function<void()>& body) {
-  ::testing::TestPartResultArray results;
-  {
-    ::testing::ScopedFakeTestPartResultReporter reporter(
-        ::testing::ScopedFakeTestPartResultReporter::INTERCEPT_ALL_THREADS,
-        &results);
-    body();
-  }
-  std::vector<std::string> messages;
-  for (int i = 0; i < results.size(); ++i) {
-    messages.push_back(results.GetTestPartResult(i).message());
-  }
-  return messages;
-}
 
 // DoDefault() nested in the kit's actions is refused at compile time (the
 // static_assert in CheckComposable); PassThrough() is the composable form.
